@@ -1,0 +1,72 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) imip.server contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Atomic, permission-preserving file writes for secret-bearing files (private to imip.server)."""
+
+from __future__ import annotations
+
+import errno
+import os
+import tempfile
+
+
+def strip_newline(text):
+    """A stored secret without its trailing line break(s)."""
+    return text.rstrip("\r\n")
+
+
+def os_reason(exc):
+    """The OS reason of an OSError, without Python's repr noise."""
+    return exc.strerror or str(exc)
+
+
+def atomic_write(path, data, new_mode=0o600):
+    """Replace `path` with `data` (bytes) through a temporary file and rename.
+
+    An existing file keeps its owner, group and mode; a new file gets `new_mode` and the
+    caller's owner. The temporary file is created 0600 in the same directory, so the secret
+    is never world-readable, not even for a moment, and readers see the old or the new
+    content, never a mix.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        current = os.stat(path)
+    except FileNotFoundError:
+        current = None
+    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            if current is not None:
+                os.fchmod(handle.fileno(), current.st_mode & 0o7777)
+                try:
+                    os.fchown(handle.fileno(), current.st_uid, current.st_gid)
+                except PermissionError:
+                    # Not root: chown to another owner is impossible; keep going only when
+                    # the owner would not change anyway.
+                    if (current.st_uid, current.st_gid) != (os.geteuid(), os.getegid()):
+                        raise
+            else:
+                os.fchmod(handle.fileno(), new_mode)
+            os.fsync(handle.fileno())
+        os.rename(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError as exc:  # pragma: no cover
+            if exc.errno != errno.ENOENT:
+                raise
+        raise
+    try:
+        dir_fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # pragma: no cover
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(dir_fd)
