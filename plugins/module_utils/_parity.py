@@ -123,6 +123,14 @@ def _write_text(path, text):
         raise StoreError("cannot write %s: %s" % (path, os_reason(exc)))
 
 
+def _eol_of(lines):
+    """The line ending to use for an added line: that of the last line that has one."""
+    for line in reversed(lines):
+        if line.endswith("\n"):
+            return _split_eol(line)[1]
+    return "\n"
+
+
 def _split_eol(line):
     if line.endswith("\r\n"):
         return line[:-2], "\r\n"
@@ -193,7 +201,7 @@ class IniDocument(object):
             _content, eol = _split_eol(lines[index])
             lines[index] = prefix + value + trail + eol
             return "".join(lines)
-        eol = "\r\n" if any(line.endswith("\r\n") for line in lines) else "\n"
+        eol = _eol_of(lines)
         new_line = "%s = %s%s" % (key, value, eol)
         in_section = [e[0] for e in self.entries if e[1] == section]
         if in_section:
@@ -261,7 +269,7 @@ class PasswdFile(object):
             parts[1] = field
             lines[index] = ":".join(parts) + eol
             return "".join(lines)
-        eol = "\r\n" if any(line.endswith("\r\n") for line in lines) else "\n"
+        eol = _eol_of(lines)
         if lines and not lines[-1].endswith("\n"):
             lines[-1] += eol
         new = "%s:%s" % (user, field)
@@ -786,6 +794,11 @@ def run(stores, secret=None, rewrite=False, check_mode=False):
     """
     if rewrite and secret is None:
         raise ParityInputError("rewriting needs the secret")
+    if rewrite and ":" in secret:
+        for store in stores:
+            if store.type == "passwd_file" and dh.canonical(store.spec.get("scheme") or DEFAULT_SCHEME) == "PLAIN":
+                raise ParityInputError("store %s (passwd_file): scheme PLAIN cannot hold a password containing ':' "
+                                       "(the passwd-file field separator); use a hashed scheme" % store.name)
     _read_all(stores)
     diffs = []
     groups = []

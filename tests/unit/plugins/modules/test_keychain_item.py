@@ -1,0 +1,77 @@
+# -*- coding: utf-8 -*-
+# SPDX-License-Identifier: GPL-3.0-or-later
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+
+from ansible_collections.imip.server.plugins.modules import keychain_item
+
+from ..module_utils.test_keychain import SYSTEMD_CREDS
+
+SECRET = "Keychain test: s3cr\u00e9t!"
+OTHER = "Stale-Password-7"
+
+
+def test_file_backend_converges_then_is_idempotent(run_module, tmp_path):
+    store = tmp_path / "keychain"
+    args = dict(name="imip-gateway.smtp", secret=SECRET, account="invites@example.test", backend="file", path=str(store))
+    first = run_module(keychain_item, args)
+    assert first.result["changed"] is True and first.rc == 0
+    assert first.result["backend"] == "file" and first.result["path"] == str(store / "imip-gateway.smtp")
+    assert (store / "imip-gateway.smtp").read_text() == SECRET
+    assert stat.S_IMODE(os.stat(store).st_mode) == 0o700
+    assert json.loads((store / "imip-gateway.smtp.meta").read_text()) == {"account": "invites@example.test"}
+    second = run_module(keychain_item, args)
+    assert second.result["changed"] is False
+
+
+def test_check_mode_and_diff_say_the_secret_would_change(run_module, tmp_path):
+    os.chmod(tmp_path, 0o700)
+    (tmp_path / "item").write_text(OTHER)
+    run = run_module(keychain_item, dict(name="item", secret=SECRET, backend="file", path=str(tmp_path)), check=True, diff=True)
+    assert run.result["changed"] is True
+    assert run.result["diff"]["before"]["secret"] == "(hidden)"
+    assert run.result["diff"]["after"]["secret"] == "(hidden, changed)"
+    assert (tmp_path / "item").read_text() == OTHER, "check mode writes nothing"
+
+
+def test_account_change_alone_is_a_change(run_module, tmp_path):
+    args = dict(name="item", secret=SECRET, backend="file", path=str(tmp_path / "k"), account="a@example.test")
+    run_module(keychain_item, args)
+    run = run_module(keychain_item, dict(args, account="b@example.test"), diff=True)
+    assert run.result["changed"] is True
+    assert run.result["diff"]["before"]["account"] == "a@example.test" and run.result["diff"]["after"]["account"] == "b@example.test"
+    assert run_module(keychain_item, dict(args, account=None)).result["changed"] is False, "no account: metadata kept"
+
+
+def test_absent(run_module, tmp_path):
+    args = dict(name="item", secret=SECRET, backend="file", path=str(tmp_path / "k"))
+    run_module(keychain_item, args)
+    assert run_module(keychain_item, dict(name="item", state="absent", backend="file", path=str(tmp_path / "k"))).result["changed"] is True
+    assert list((tmp_path / "k").iterdir()) == []
+    assert run_module(keychain_item, dict(name="item", state="absent", backend="file", path=str(tmp_path / "k"))).result["changed"] is False
+
+
+@pytest.mark.parametrize("args, message", [
+    (dict(name="item"), "state is present but all of the following are missing: secret"),
+    (dict(name="../x", secret=SECRET), "invalid keychain item name"),
+    (dict(name="item", secret="a\nb"), "must not contain line breaks"),
+])
+def test_bad_input_fails_clearly(run_module, tmp_path, args, message):
+    run = run_module(keychain_item, dict(args, backend="file", path=str(tmp_path)))
+    assert run.failed and message in run.result["msg"] and run.rc == 1
+
+
+@pytest.mark.skipif(not SYSTEMD_CREDS, reason="systemd-creds cannot encrypt on this host")
+def test_auto_backend_uses_systemd_creds(run_module, tmp_path):
+    args = dict(name="imip-gateway.smtp", secret=SECRET, path=str(tmp_path))
+    run = run_module(keychain_item, args)
+    assert run.result["backend"] == "systemd_creds" and run.result["path"] == str(tmp_path / "imip-gateway.smtp.cred")
+    encrypted = (tmp_path / "imip-gateway.smtp.cred").read_bytes()
+    assert run_module(keychain_item, args).result["changed"] is False
+    assert (tmp_path / "imip-gateway.smtp.cred").read_bytes() == encrypted, "never re-encrypted when the value is the same"
+    assert run_module(keychain_item, dict(args, secret=OTHER)).result["changed"] is True
