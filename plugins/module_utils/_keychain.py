@@ -24,7 +24,6 @@ import os
 import re
 import shutil
 import stat
-import subprocess
 
 from ansible_collections.imip.server.plugins.module_utils._fileio import (
     atomic_write,
@@ -44,12 +43,6 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,200}$")
 
 class KeychainError(Exception):
     """A keychain item cannot be read or written; the message names the path and reason."""
-
-
-def run_subprocess(argv, data=None):
-    """Run argv with `data` (bytes) on stdin; return (rc, stdout bytes, stderr text)."""
-    proc = subprocess.run(argv, input=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
-    return proc.returncode, proc.stdout, proc.stderr.decode("utf-8", "replace")
 
 
 def module_runner(module):
@@ -92,9 +85,12 @@ class Keychain(object):
         self.backend = resolve_backend(backend, systemd_creds_bin)
         self.path = path or DEFAULT_PATHS[self.backend]
         self.systemd_creds_bin = systemd_creds_bin
-        self.run = run or run_subprocess
+        # run(argv, data) -> (rc, stdout bytes, stderr text); module_runner(module) in modules.
+        self.run = run
         if self.backend == "systemd_creds" and not self.systemd_creds_bin:
             raise KeychainError("backend systemd_creds needs the systemd-creds binary (systemd >= 250), which is not installed")
+        if self.backend == "systemd_creds" and self.run is None:
+            raise KeychainError("backend systemd_creds needs a command runner")
 
     # Paths -------------------------------------------------------------------------------
 

@@ -733,7 +733,7 @@ def _audit(stores):
     groups.sort(key=lambda g: -len(g[1]))
     # Hashes and probes can only say yes or no to a candidate: try the plaintext values,
     # most common first; a store that accepts none of them holds some other value.
-    candidates = [g for g in groups]
+    candidates = list(groups)
     untried = []
     for store in stores:
         if store.status is not None or store.plaintext:

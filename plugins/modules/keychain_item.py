@@ -25,7 +25,7 @@ description:
     value is the same. The secret travels through stdin and stdout of C(systemd-creds),
     never through process arguments. Writes go through a temporary file and a rename.
 author:
-  - imip.server developers
+  - imip.server developers (@imip-server)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - imip.server.attributes

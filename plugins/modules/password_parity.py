@@ -29,7 +29,7 @@ description:
     live service still rejects the password.
   - The result never contains a secret, a hash, or anything derived from one.
 author:
-  - imip.server developers
+  - imip.server developers (@imip-server)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - imip.server.attributes

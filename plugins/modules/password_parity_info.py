@@ -22,7 +22,7 @@ description:
   - The managed host needs the Python library passlib for V(passwd_file) stores (Debian
     package C(python3-passlib), or C(libpass) in a virtual environment).
 author:
-  - imip.server developers
+  - imip.server developers (@imip-server)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - imip.server.attributes
@@ -31,6 +31,8 @@ extends_documentation_fragment:
 attributes:
   idempotent:
     support: full
+  platform:
+    platforms: posix
 options:
   secret:
     description:

@@ -30,6 +30,12 @@ SYSTEMD_CREDS = _systemd_creds_works()
 needs_systemd_creds = pytest.mark.skipif(not SYSTEMD_CREDS, reason="systemd-creds cannot encrypt on this host")
 
 
+def run_subprocess(argv, data=None):
+    """The runner interface of _keychain over subprocess (modules use AnsibleModule.run_command)."""
+    proc = subprocess.run(argv, input=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
+    return proc.returncode, proc.stdout, proc.stderr.decode("utf-8", "replace")
+
+
 class Recorder(object):
     """Wrap the real runner and record argv and stdin, to prove where the secret travels."""
 
@@ -38,7 +44,7 @@ class Recorder(object):
 
     def __call__(self, argv, data=None):
         self.calls.append((list(argv), data))
-        return kc.run_subprocess(argv, data)
+        return run_subprocess(argv, data)
 
 
 def mode(path):
@@ -162,7 +168,7 @@ def test_systemd_creds_roundtrip_secret_only_on_stdin(tmp_path):
 
 @needs_systemd_creds
 def test_systemd_creds_wrong_name_is_an_error(tmp_path):
-    chain = kc.Keychain("systemd_creds", str(tmp_path))
+    chain = kc.Keychain("systemd_creds", str(tmp_path), run=run_subprocess)
     chain.write("right", SECRET)
     os.rename(tmp_path / "right.cred", tmp_path / "wrong.cred")
     with pytest.raises(kc.KeychainError, match=r"cannot decrypt .*wrong.cred with systemd-creds"):

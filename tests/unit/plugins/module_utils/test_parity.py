@@ -11,29 +11,12 @@ import stat
 import pytest
 
 from ansible_collections.imip.server.plugins.module_utils import _dovecot_hash as dh
+from ansible_collections.imip.server.plugins.module_utils import _keychain as kc
 from ansible_collections.imip.server.plugins.module_utils import _parity as p
 
+from ..conftest import GATEWAY_INI, OTHER
 from .test_dovecot_hash import DOVEADM, PASSWORD
-
-OTHER = "Stale-Password-7"
-
-GATEWAY_INI = """\
-# iMIP gateway configuration
-; managed by hand
-
-[smtp]
-host = mail.example.test
-port: 587
-Password = {smtp}
-# the imap password follows
-[imap]
-host=mail.example.test
-password={imap}
-timeout = 30
-
-[caldav]
-password = unrelated = value : kept
-"""
+from .test_keychain import needs_systemd_creds, run_subprocess
 
 
 def spec(**kw):
@@ -47,6 +30,10 @@ def run(specs, secret=None, rewrite=False, check_mode=False, context=None):
     return p.run(stores, secret=secret, rewrite=rewrite, check_mode=check_mode)
 
 
+def run_result(specs, secret=None, rewrite=False, check_mode=False):
+    return run(specs, secret=secret, rewrite=rewrite, check_mode=check_mode)[0]
+
+
 def by_name(result):
     return dict((s["name"], s) for s in result["stores"])
 
@@ -57,30 +44,6 @@ def closed_port():
     port = sock.getsockname()[1]
     sock.close()
     return port
-
-
-@pytest.fixture
-def site(tmp_path):
-    """The incident: the SMTP copy was changed, every other copy still holds PASSWORD."""
-    ini = tmp_path / "gateway.ini"
-    ini.write_text(GATEWAY_INI.format(smtp=OTHER, imap=PASSWORD), encoding="utf-8")
-    users = tmp_path / "users"
-    users.write_text("# Dovecot users\ncalendar-invites@example.test:%s:5000:5000::/var/mail/invites::userdb_quota_rule=*:storage=1G\n"
-                     "alice@example.test:{PLAIN}alice-secret:5000:5000::/var/mail/alice::\n"
-                     % DOVEADM["SHA512-CRYPT"], encoding="utf-8")
-    secret_file = tmp_path / "imap.pass"
-    secret_file.write_text(PASSWORD + "\n", encoding="utf-8")
-    keychain = tmp_path / "keychain"
-    keychain.mkdir(mode=0o700)
-    (keychain / "imip-gateway.smtp").write_text(PASSWORD, encoding="utf-8")
-    stores = [
-        dict(name="keychain-smtp", type="keychain", item="imip-gateway.smtp", backend="file", path=str(keychain)),
-        dict(name="gateway-smtp", type="ini", path=str(ini), section="smtp", key="password"),
-        dict(name="gateway-imap", type="ini", path=str(ini), section="imap", key="password"),
-        dict(name="imap-file", type="file", path=str(secret_file)),
-        dict(name="dovecot-user", type="passwd_file", path=str(users), user="calendar-invites@example.test"),
-    ]
-    return tmp_path, stores
 
 
 # --- ini editor ------------------------------------------------------------------------------
@@ -146,7 +109,7 @@ def test_passwd_file_changes_only_the_password_field():
 def test_passwd_file_plain_scheme_is_written_when_it_fits(tmp_path):
     (tmp_path / "users").write_text("inv:{PLAIN}old:1:1\n")
     store = dict(name="d", type="passwd_file", path=str(tmp_path / "users"), user="inv", scheme="PLAIN")
-    result, _ = run([store], secret="no colon here", rewrite=True)
+    result = run([store], secret="no colon here", rewrite=True)[0]
     assert result["in_parity"] is True and (tmp_path / "users").read_text() == "inv:{PLAIN}no colon here:1:1\n"
 
 
@@ -178,7 +141,7 @@ def test_every_store_type_with_the_secret(site):
 def test_missing_file_key_user_and_item(tmp_path):
     (tmp_path / "gw.ini").write_text("[smtp]\nhost = x\n")
     (tmp_path / "users").write_text("alice:{PLAIN}a\n")
-    result, _ = run([
+    result = run_result([
         dict(name="no-file", type="file", path=str(tmp_path / "absent")),
         dict(name="no-key", type="ini", path=str(tmp_path / "gw.ini"), section="smtp", key="password"),
         dict(name="no-section", type="ini", path=str(tmp_path / "gw.ini"), section="imap", key="password"),
@@ -199,12 +162,12 @@ def test_passwd_file_every_doveadm_scheme_matches_and_is_not_rewritten(tmp_path,
         # {PLAIN} of a password with ':' cannot live in a passwd-file (':' separates fields):
         # Dovecot itself would read a truncated password. Verified in test_dovecot_hash.
         pytest.skip("the test password contains ':'")
-    result, _ = run([store], secret=PASSWORD, rewrite=True)
+    result = run([store], secret=PASSWORD, rewrite=True)[0]
     assert by_name(result)["dovecot"]["status"] == "match"
     assert result["changed"] is False and result["in_parity"] is True
     assert users.read_text(encoding="utf-8") == content, "a verified hash is never rewritten"
     if scheme != "DES-CRYPT":  # DES compares 8 characters only
-        result, _ = run([store], secret=OTHER)
+        result = run([store], secret=OTHER)[0]
         assert by_name(result)["dovecot"]["status"] == "drift"
 
 
@@ -217,20 +180,20 @@ def test_passwd_file_rewrite_with_each_written_scheme(tmp_path, scheme):
         with pytest.raises(p.ParityInputError, match="PLAIN cannot hold a password containing ':'"):
             run([store], secret=PASSWORD, rewrite=True)
         return
-    result, _ = run([store], secret=PASSWORD, rewrite=True)
+    result = run([store], secret=PASSWORD, rewrite=True)[0]
     assert result["changed"] is True and result["in_parity"] is True
     lines = users.read_text(encoding="utf-8").splitlines()
     assert lines[0] == "# users" and lines[2] == "bob:{PLAIN}bob"
     user, field, rest = lines[1].split(":", 2)
     assert (user, rest) == ("inv", "5000:5000::/var/mail/inv::extra")
     assert field.startswith("{%s}" % scheme) and dh.verify(PASSWORD, field)
-    result, _ = run([store], secret=PASSWORD, rewrite=True)
+    result = run([store], secret=PASSWORD, rewrite=True)[0]
     assert result["changed"] is False, "second run: nothing to do"
 
 
 def test_unknown_scheme_in_file_names_scheme_store_and_supported_list(tmp_path):
     (tmp_path / "users").write_text("# x\ninv:{SCRAM-SHA-256}abc\n")
-    result, _ = run([dict(name="dovecot", type="passwd_file", path=str(tmp_path / "users"), user="inv")], secret=PASSWORD)
+    result = run([dict(name="dovecot", type="passwd_file", path=str(tmp_path / "users"), user="inv")], secret=PASSWORD)[0]
     store = by_name(result)["dovecot"]
     assert store["status"] == "error"
     assert "users line 2 (user inv): unknown password scheme {SCRAM-SHA-256}" in store["msg"]
@@ -246,7 +209,7 @@ def test_unknown_scheme_option_is_an_input_error(tmp_path):
 
 def test_audit_finds_the_odd_one_out(site):
     _tmp, stores = site
-    result, _ = run(stores)
+    result = run(stores)[0]
     assert result["groups"] == [["keychain-smtp", "gateway-imap", "imap-file", "dovecot-user"], ["gateway-smtp"]]
     assert result["drifted"] == ["gateway-smtp"] and result["in_parity"] is False
     assert by_name(result)["dovecot-user"]["status"] == "match"  # the hash joined the majority
@@ -255,7 +218,7 @@ def test_audit_finds_the_odd_one_out(site):
 def test_audit_tie_presumes_no_group_right(tmp_path):
     for name, value in (("a", "one"), ("b", "one"), ("c", "two"), ("d", "two"), ("e", "three")):
         (tmp_path / name).write_text(value)
-    result, _ = run([dict(name=n, type="file", path=str(tmp_path / n)) for n in "abcde"])
+    result = run([dict(name=n, type="file", path=str(tmp_path / n)) for n in "abcde"])[0]
     assert result["groups"] == [["a", "b"], ["c", "d"], ["e"]]
     assert result["drifted"] == ["a", "b", "c", "d", "e"] and result["in_parity"] is False
     assert "no majority" in by_name(result)["a"]["msg"]
@@ -264,8 +227,8 @@ def test_audit_tie_presumes_no_group_right(tmp_path):
 def test_audit_all_agree(tmp_path):
     (tmp_path / "a").write_text(PASSWORD)
     (tmp_path / "users").write_text("u:%s\n" % DOVEADM["ARGON2ID"], encoding="utf-8")
-    result, _ = run([dict(name="a", type="file", path=str(tmp_path / "a")),
-                     dict(name="u", type="passwd_file", path=str(tmp_path / "users"), user="u")])
+    result = run_result([dict(name="a", type="file", path=str(tmp_path / "a")),
+                         dict(name="u", type="passwd_file", path=str(tmp_path / "users"), user="u")])
     assert result["groups"] == [["a", "u"]] and result["in_parity"] is True and result["drifted"] == []
 
 
@@ -273,15 +236,15 @@ def test_audit_hash_matching_no_value_is_its_own_group(tmp_path):
     (tmp_path / "a").write_text(PASSWORD)
     (tmp_path / "b").write_text(PASSWORD)
     (tmp_path / "users").write_text("u:%s\n" % dh.make(OTHER, "BLF-CRYPT"))
-    result, _ = run([dict(name="a", type="file", path=str(tmp_path / "a")),
-                     dict(name="b", type="file", path=str(tmp_path / "b")),
-                     dict(name="u", type="passwd_file", path=str(tmp_path / "users"), user="u")])
+    result = run_result([dict(name="a", type="file", path=str(tmp_path / "a")),
+                         dict(name="b", type="file", path=str(tmp_path / "b")),
+                         dict(name="u", type="passwd_file", path=str(tmp_path / "users"), user="u")])
     assert result["groups"] == [["a", "b"], ["u"]] and result["drifted"] == ["u"]
 
 
 def test_audit_without_any_readable_value(tmp_path):
     (tmp_path / "users").write_text("u:%s\n" % DOVEADM["SHA512-CRYPT"])
-    result, _ = run([dict(name="u", type="passwd_file", path=str(tmp_path / "users"), user="u")])
+    result = run([dict(name="u", type="passwd_file", path=str(tmp_path / "users"), user="u")])[0]
     assert by_name(result)["u"]["status"] == "error" and "without a secret" in by_name(result)["u"]["msg"]
 
 
@@ -325,7 +288,7 @@ def test_rewrite_fixes_only_the_drifted_copy_then_nothing_changes(site):
 
 def test_every_writable_type_is_rewritten(site):
     tmp, stores = site
-    result, _ = run(stores, secret="Brand-New-Password-8", rewrite=True)
+    result = run(stores, secret="Brand-New-Password-8", rewrite=True)[0]
     assert result["in_parity"] is True
     assert [s["changed"] for s in result["stores"]] == [True] * 5
     assert (tmp / "keychain" / "imip-gateway.smtp").read_text() == "Brand-New-Password-8"
@@ -350,9 +313,9 @@ def test_nothing_is_written_while_a_store_cannot_be_read(site):
 def test_unreadable_store_reports_os_reason_and_others(tmp_path):
     (tmp_path / "a").write_text(PASSWORD)
     (tmp_path / "plain").write_text("x")
-    result, _ = run([dict(name="a", type="file", path=str(tmp_path / "a")),
-                     dict(name="b", type="ini", path=str(tmp_path / "plain" / "gw.ini"), section="s", key="k"),
-                     dict(name="c", type="passwd_file", path=str(tmp_path), user="u")], secret=PASSWORD)
+    result = run_result([dict(name="a", type="file", path=str(tmp_path / "a")),
+                         dict(name="b", type="ini", path=str(tmp_path / "plain" / "gw.ini"), section="s", key="k"),
+                         dict(name="c", type="passwd_file", path=str(tmp_path), user="u")], secret=PASSWORD)
     s = by_name(result)
     assert s["a"]["status"] == "match"
     assert s["b"]["status"] == "error" and s["b"]["msg"] == "cannot read %s/plain/gw.ini: Not a directory" % tmp_path
@@ -361,15 +324,15 @@ def test_unreadable_store_reports_os_reason_and_others(tmp_path):
 
 def test_non_utf8_file_names_the_line(tmp_path):
     (tmp_path / "gw.ini").write_bytes(b"[s]\nk = ok\nj = \xff\n")
-    result, _ = run([dict(name="b", type="ini", path=str(tmp_path / "gw.ini"), section="s", key="k")], secret=PASSWORD)
+    result = run([dict(name="b", type="ini", path=str(tmp_path / "gw.ini"), section="s", key="k")], secret=PASSWORD)[0]
     assert by_name(result)["b"]["msg"].endswith("gw.ini line 3: not UTF-8 text")
 
 
 def test_malformed_files_are_store_errors_with_line_numbers(tmp_path):
     (tmp_path / "gw.ini").write_text("[s]\nk = v\noops\n")
     (tmp_path / "users").write_text("u:x\nnocolon\n")
-    result, _ = run([dict(name="i", type="ini", path=str(tmp_path / "gw.ini"), section="s", key="k"),
-                     dict(name="u", type="passwd_file", path=str(tmp_path / "users"), user="u")], secret=PASSWORD)
+    result = run_result([dict(name="i", type="ini", path=str(tmp_path / "gw.ini"), section="s", key="k"),
+                         dict(name="u", type="passwd_file", path=str(tmp_path / "users"), user="u")], secret=PASSWORD)
     assert by_name(result)["i"]["msg"] == "%s line 3: malformed (expected [section], key = value or a comment)" % (tmp_path / "gw.ini")
     assert by_name(result)["u"]["msg"].startswith("%s line 2: malformed" % (tmp_path / "users"))
 
@@ -379,19 +342,19 @@ def test_create_only_with_create_true(tmp_path):
              dict(name="i", type="ini", path=str(tmp_path / "new.ini"), section="smtp", key="password"),
              dict(name="k", type="keychain", item="x", backend="file", path=str(tmp_path / "kc")),
              dict(name="u", type="passwd_file", path=str(tmp_path / "users"), user="inv")]
-    result, _ = run(specs, secret=PASSWORD, rewrite=True)
+    result = run(specs, secret=PASSWORD, rewrite=True)[0]
     assert result["changed"] is False and list(tmp_path.iterdir()) == []
     assert "not created (set create: true" in by_name(result)["f"]["msg"]
     for s in specs:
         s["create"] = True
-    result, _ = run(specs, secret=PASSWORD, rewrite=True)
+    result = run(specs, secret=PASSWORD, rewrite=True)[0]
     assert "a new user needs passwd_fields" in by_name(result)["u"]["msg"] and not (tmp_path / "users").exists()
     assert [s["changed"] for s in result["stores"]] == [True, True, True, False]
     assert (tmp_path / "new.pass").read_text() == PASSWORD
     assert (tmp_path / "new.ini").read_text() == "[smtp]\npassword = %s\n" % PASSWORD
     assert stat.S_IMODE(os.stat(tmp_path / "new.ini").st_mode) == 0o600
     specs[3]["passwd_fields"] = "5000:5000::/var/mail/inv::"
-    result, _ = run(specs, secret=PASSWORD, rewrite=True)
+    result = run(specs, secret=PASSWORD, rewrite=True)[0]
     assert [s["changed"] for s in result["stores"]] == [False, False, False, True] and result["in_parity"] is True
     field = (tmp_path / "users").read_text().split(":")
     assert field[0] == "inv" and field[1].startswith("{SHA512-CRYPT}$6$") and field[2:] == ["5000", "5000", "", "/var/mail/inv", "", "\n"]
@@ -401,7 +364,7 @@ def test_readonly_store_is_compared_not_written(site):
     tmp, stores = site
     stores[1]["readonly"] = True
     before = (tmp / "gateway.ini").read_bytes()
-    result, _ = run(stores, secret=PASSWORD, rewrite=True)
+    result = run(stores, secret=PASSWORD, rewrite=True)[0]
     smtp = by_name(result)["gateway-smtp"]
     assert smtp["writable"] is False and smtp["changed"] is False and "readonly" in smtp["msg"]
     assert (tmp / "gateway.ini").read_bytes() == before and result["in_parity"] is False
@@ -413,8 +376,8 @@ def test_readonly_store_is_compared_not_written(site):
                                             ("probe_imap", "tls"), ("probe_imap", "starttls"), ("probe_imap", "none")])
 def test_probe_that_cannot_connect_is_an_error_with_host_port_reason(kind, security):
     port = closed_port()
-    result, _ = run([dict(name="live", type=kind, host="127.0.0.1", port=port, username="inv", security=security)],
-                    secret=PASSWORD)
+    result = run_result([dict(name="live", type=kind, host="127.0.0.1", port=port, username="inv", security=security)],
+                        secret=PASSWORD)
     live = by_name(result)["live"]
     assert live["status"] == "error" and live["writable"] is False
     assert live["msg"] == "%s 127.0.0.1:%d: cannot connect: Connection refused" % (kind[6:].upper(), port)
@@ -425,10 +388,10 @@ def test_probes_run_after_rewrites_and_in_audits(site):
     tmp, stores = site
     port = closed_port()
     stores.append(dict(name="live", type="probe_smtp", host="127.0.0.1", port=port, username="inv"))
-    result, _ = run(stores, secret=PASSWORD, rewrite=True)
+    result = run(stores, secret=PASSWORD, rewrite=True)[0]
     assert by_name(result)["gateway-smtp"]["changed"] is True, "a probe error does not block rewrites"
     assert by_name(result)["live"]["status"] == "error" and result["in_parity"] is False
-    result, _ = run(stores)
+    result = run(stores)[0]
     assert by_name(result)["live"]["status"] == "error"
     assert all("live" not in g for g in result["groups"])
 
@@ -460,3 +423,19 @@ def test_bad_input(stores, message):
 def test_bad_secret(secret):
     with pytest.raises(p.ParityInputError):
         p.check_secret(secret)
+
+
+@needs_systemd_creds
+def test_keychain_store_with_systemd_creds(tmp_path):
+    context = dict(systemd_creds_bin=kc.find_systemd_creds(), run=run_subprocess)
+    store = dict(name="kc", type="keychain", item="imip-gateway.smtp", backend="systemd_creds",
+                 path=str(tmp_path / "credstore.encrypted"), create=True)
+    result = run([store], secret=OTHER, rewrite=True, context=context)[0]
+    assert by_name(result)["kc"]["status"] == "missing" and result["changed"] is True and result["in_parity"] is True
+    cred = tmp_path / "credstore.encrypted" / "imip-gateway.smtp.cred"
+    encrypted = cred.read_bytes()
+    result = run([store], secret=OTHER, rewrite=True, context=context)[0]
+    assert result["changed"] is False and cred.read_bytes() == encrypted
+    result = run([store], secret=PASSWORD, rewrite=True, context=context)[0]
+    assert by_name(result)["kc"]["status"] == "drift" and result["changed"] is True
+    assert kc.Keychain("systemd_creds", str(tmp_path / "credstore.encrypted"), run=run_subprocess).read("imip-gateway.smtp") == PASSWORD

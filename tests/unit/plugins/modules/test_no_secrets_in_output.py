@@ -13,7 +13,9 @@ import re
 
 from ansible_collections.imip.server.plugins.modules import keychain_item, password_parity, password_parity_info
 
-from ..module_utils.test_parity import DOVEADM, OTHER, PASSWORD, closed_port, site  # noqa: F401
+from ..conftest import OTHER
+from ..module_utils.test_dovecot_hash import DOVEADM, PASSWORD
+from ..module_utils.test_parity import closed_port
 
 NEW = "Brand-New-Password-8"
 
@@ -27,7 +29,7 @@ def _hash_parts(text):
     return parts
 
 
-def test_no_secret_or_hash_in_any_module_output(run_module, site, tmp_path):  # noqa: F811
+def test_no_secret_or_hash_in_any_module_output(run_module, site, tmp_path):
     tmp, stores = site
     port = closed_port()
     stores = stores + [dict(name="live-smtp", type="probe_smtp", host="127.0.0.1", port=port, username="inv", security="none")]

@@ -9,10 +9,12 @@ import pytest
 from ansible_collections.imip.server.plugins.module_utils import _dovecot_hash as dh
 from ansible_collections.imip.server.plugins.modules import password_parity, password_parity_info
 
-from ..module_utils.test_parity import GATEWAY_INI, OTHER, PASSWORD, _snapshot, by_name, closed_port, site  # noqa: F401
+from ..conftest import GATEWAY_INI
+from ..module_utils.test_dovecot_hash import PASSWORD
+from ..module_utils.test_parity import _snapshot, by_name, closed_port
 
 
-def test_info_audit_names_exactly_the_drifted_copy(run_module, site):  # noqa: F811
+def test_info_audit_names_exactly_the_drifted_copy(run_module, site):
     tmp, stores = site
     before = _snapshot(tmp)
     run = run_module(password_parity_info, dict(stores=stores))
@@ -22,7 +24,7 @@ def test_info_audit_names_exactly_the_drifted_copy(run_module, site):  # noqa: F
     assert _snapshot(tmp) == before
 
 
-def test_info_with_secret_and_a_broken_store_still_reports_the_rest(run_module, site):  # noqa: F811
+def test_info_with_secret_and_a_broken_store_still_reports_the_rest(run_module, site):
     tmp, stores = site
     (tmp / "dir").mkdir()
     stores.append(dict(name="broken", type="file", path=str(tmp / "dir")))
@@ -33,12 +35,12 @@ def test_info_with_secret_and_a_broken_store_still_reports_the_rest(run_module, 
     assert run.result["drifted"] == ["gateway-smtp"]
 
 
-def test_info_in_check_mode_is_the_same(run_module, site):  # noqa: F811
+def test_info_in_check_mode_is_the_same(run_module, site):
     _tmp, stores = site
     assert run_module(password_parity_info, dict(stores=stores, secret=PASSWORD), check=True).result["drifted"] == ["gateway-smtp"]
 
 
-def test_parity_check_diff_then_fix_then_nothing(run_module, site):  # noqa: F811
+def test_parity_check_diff_then_fix_then_nothing(run_module, site):
     tmp, stores = site
     before = _snapshot(tmp)
     check = run_module(password_parity, dict(stores=stores, secret=PASSWORD), check=True, diff=True)
@@ -55,7 +57,7 @@ def test_parity_check_diff_then_fix_then_nothing(run_module, site):  # noqa: F81
     assert run_module(password_parity_info, dict(stores=stores)).result["in_parity"] is True
 
 
-def test_parity_fails_and_writes_nothing_when_a_store_is_unreadable(run_module, site):  # noqa: F811
+def test_parity_fails_and_writes_nothing_when_a_store_is_unreadable(run_module, site):
     tmp, stores = site
     (tmp / "dir").mkdir()
     stores.append(dict(name="broken", type="ini", path=str(tmp / "dir"), section="s", key="password"))
@@ -66,7 +68,7 @@ def test_parity_fails_and_writes_nothing_when_a_store_is_unreadable(run_module, 
     assert by_name(run.result)["gateway-smtp"]["status"] == "drift" and _snapshot(tmp) == before
 
 
-def test_parity_fails_when_a_probe_cannot_connect(run_module, site):  # noqa: F811
+def test_parity_fails_when_a_probe_cannot_connect(run_module, site):
     _tmp, stores = site
     port = closed_port()
     stores.append(dict(name="live-imap", type="probe_imap", host="127.0.0.1", port=port, username="inv"))
@@ -75,7 +77,7 @@ def test_parity_fails_when_a_probe_cannot_connect(run_module, site):  # noqa: F8
     assert "live-imap: IMAP 127.0.0.1:%d: cannot connect: Connection refused" % port in run.result["msg"]
 
 
-def test_parity_fails_when_still_not_in_parity(run_module, site):  # noqa: F811
+def test_parity_fails_when_still_not_in_parity(run_module, site):
     _tmp, stores = site
     stores[1]["readonly"] = True
     run = run_module(password_parity, dict(stores=stores, secret=PASSWORD))
@@ -85,7 +87,7 @@ def test_parity_fails_when_still_not_in_parity(run_module, site):  # noqa: F811
 
 
 @pytest.mark.parametrize("module", [password_parity, password_parity_info])
-def test_missing_passlib_says_how_to_install(run_module, site, monkeypatch, module):  # noqa: F811
+def test_missing_passlib_says_how_to_install(run_module, site, monkeypatch, module):
     _tmp, stores = site
     monkeypatch.setattr(dh, "_passlib_hash", None)
     run = run_module(module, dict(stores=stores, secret=PASSWORD))
@@ -100,7 +102,7 @@ def test_bad_store_options_fail_before_anything(run_module, tmp_path, module):
     assert run.failed and "value of type must be one of" in run.result["msg"]
 
 
-def test_parity_requires_the_secret(run_module, site):  # noqa: F811
+def test_parity_requires_the_secret(run_module, site):
     _tmp, stores = site
     run = run_module(password_parity, dict(stores=stores))
     assert run.failed and "missing required arguments: secret" in run.result["msg"]
