@@ -762,7 +762,7 @@ def _audit(stores):
             with_peers = ("with %s" % ", ".join(peers)) if peers else "alone"
             if rank == 0 and not tie:
                 store.status = MATCH
-                store.msg = "agrees with the majority (%s)" % with_peers if len(groups) > 1 else (
+                store.msg = "in the majority (%s)" % with_peers if len(groups) > 1 else (
                     "all stores agree" if peers else "the only store with a value")
             elif tie:
                 store.status = DRIFT
@@ -770,8 +770,9 @@ def _audit(stores):
                     sum(1 for g in groups if len(g[1]) == len(groups[0][1])), len(groups[0][1]), with_peers)
             else:
                 store.status = DRIFT
-                store.msg = "differs from the majority (%s); holds the same value %s" % (
-                    ", ".join(s.name for s in groups[0][1]), with_peers)
+                store.msg = "differs from the majority (%s)" % ", ".join(s.name for s in groups[0][1])
+                if peers:
+                    store.msg += "; holds the same value as %s" % ", ".join(peers)
                 if store.type in PROBE_TYPES:
                     store.msg = "%s rejects the majority's password; %s" % (store.where, store.msg)
     return [[s.name for s in members] for _value, members in groups]
