@@ -1,0 +1,176 @@
+"""The planner: records derived from the inventory, zone-file lines, serials, bad input."""
+
+import datetime
+
+import pytest
+
+from ansible_collections.imip.server.plugins.module_utils import _dns_records as r
+
+HOSTS = [
+    {"host": "gw", "fqdn": "gw.example.test", "ipv4": "198.51.100.130"},
+    {"host": "ns1", "fqdn": "ns1.example.test", "ipv4": "198.51.100.131"},
+    {"host": "cal", "fqdn": "cal.example.test", "ipv4": "198.51.100.132", "ipv6": "2001:db8::132"},
+]
+
+
+def site(**kw):
+    args = dict(domain="example.test", hosts=HOSTS, nameservers=["ns1.example.test"],
+                mail_hosts=["cal.example.test"], calendar_hosts=["cal.example.test"],
+                public_ipv4="198.51.100.10")
+    args.update(kw)
+    return r.plan(**args)
+
+
+def zone(p, view, name):
+    v = next(v for v in p["views"] if v["name"] == view)
+    return next(z for z in v["zones"] if z["name"] == name)
+
+
+def lines(z):
+    return z["body"].splitlines()
+
+
+def test_inside_view_has_inside_addresses_and_every_service_record():
+    p = site()
+    assert p["errors"] == []
+    body = lines(zone(p, "inside", "example.test"))
+    for expected in [
+        "@ IN NS ns1.example.test.",
+        "@ IN MX 10 cal.example.test.",
+        '@ IN TXT "v=spf1 mx -all"',
+        '_dmarc IN TXT "v=DMARC1; p=quarantine"',
+        "_caldavs._tcp IN SRV 0 1 443 cal.example.test.",
+        '_caldavs._tcp IN TXT "path=/"',
+        "_caldav._tcp IN SRV 0 0 0 .",
+        "_submission._tcp IN SRV 0 1 587 cal.example.test.",
+        "_imaps._tcp IN SRV 0 1 993 cal.example.test.",
+        "_imap._tcp IN SRV 0 0 0 .",
+        "_pop3._tcp IN SRV 0 0 0 .",
+        "cal IN A 198.51.100.132",
+        "cal IN AAAA 2001:db8::132",
+        "gw IN A 198.51.100.130",
+    ]:
+        assert expected in body
+
+
+def test_outside_view_shows_the_public_address_and_has_no_reverse_zones():
+    p = site()
+    outside = next(v for v in p["views"] if v["name"] == "outside")
+    assert [z["name"] for z in outside["zones"]] == ["example.test"]
+    body = lines(outside["zones"][0])
+    assert "cal IN A 198.51.100.10" in body and "ns1 IN A 198.51.100.10" in body
+    assert not any("198.51.100.13" in line for line in body)
+    assert outside["fcrdns"] == []
+
+
+def test_reverse_zones_ipv4_and_ipv6():
+    p = site()
+    assert "132 IN PTR cal.example.test." in lines(zone(p, "inside", "100.51.198.in-addr.arpa"))
+    v6 = zone(p, "inside", "0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa")
+    assert "2.3.1.0.0.0.0.0.0.0.0.0.0.0.0.0 IN PTR cal.example.test." in lines(v6)
+
+
+def test_one_view_without_nat():
+    p = site(public_ipv4="")
+    assert [v["name"] for v in p["views"]] == ["default"]
+    p = site(views=False)
+    assert [v["name"] for v in p["views"]] == ["default"]
+    assert "cal IN A 198.51.100.132" in lines(zone(p, "default", "example.test"))
+
+
+def test_services_not_offered_without_mail_or_calendar_hosts():
+    p = site(mail_hosts=[], calendar_hosts=[])
+    body = lines(zone(p, "inside", "example.test"))
+    assert "_caldavs._tcp IN SRV 0 0 0 ." in body
+    assert "_submission._tcp IN SRV 0 0 0 ." in body
+    assert not any(" MX " in line or "spf1" in line for line in body)
+
+
+def test_wider_reverse_network_holds_every_address():
+    p = site(reverse_networks=["198.51.0.0/16", "2001:db8::/32"])
+    assert "132.100 IN PTR cal.example.test." in lines(zone(p, "inside", "51.198.in-addr.arpa"))
+
+
+def test_extra_records_relative_absolute_quoted_and_per_view():
+    p = site(extra_records=[
+        {"name": "www", "type": "CNAME", "value": "cal"},
+        {"name": "@", "type": "CAA", "value": '0 issue "letsencrypt.org"'},
+        {"name": "long", "type": "TXT", "value": "x" * 300},
+        {"name": "intra.example.test.", "type": "A", "value": "10.1.1.1", "view": "inside"},
+    ])
+    inside = lines(zone(p, "inside", "example.test"))
+    outside = lines(zone(p, "outside", "example.test"))
+    assert "www IN CNAME cal.example.test." in inside
+    assert '@ IN CAA 0 issue "letsencrypt.org"' in inside
+    assert 'long IN TXT "%s" "%s"' % ("x" * 255, "x" * 45) in inside
+    assert "intra IN A 10.1.1.1" in inside and "intra IN A 10.1.1.1" not in outside
+
+
+@pytest.mark.parametrize("kw, expected", [
+    (dict(reverse_networks=["10.0.0.0/8"]),
+     "imip_host_ipv4 of cal (198.51.100.132) lies outside every reverse zone in imip_dns_reverse_networks (10.0.0.0/8)"),
+    (dict(extra_records=[{"name": "www.other.test.", "type": "A", "value": "192.0.2.1"}]),
+     "imip_dns_extra_records[0].name www.other.test is outside imip_domain example.test"),
+    (dict(extra_records=[{"name": "cal", "type": "CNAME", "value": "ns1"}]),
+     "imip_dns_extra_records: CNAME at cal.example.test conflicts with its A, AAAA record(s)"),
+    (dict(extra_records=[{"name": "x", "type": "CNAME", "value": "a"}, {"name": "x", "type": "CNAME", "value": "b"}]),
+     "CNAME at x.example.test conflicts with its a second CNAME"),
+    (dict(hosts=[{"host": "cal", "fqdn": "cal.other.test", "ipv4": "198.51.100.132"}]),
+     "imip_host_fqdn of cal (cal.other.test) is outside imip_domain example.test"),
+    (dict(reverse_networks=["198.51.100.128/25"]), "prefix length must be a multiple of 8"),
+    (dict(extra_records=[{"name": "m", "type": "MX", "value": "not-a-number x"}]), "imip_dns_extra_records[0].value"),
+    (dict(extra_records=[{"name": "m", "type": "SPF", "value": "x"}]), "imip_dns_extra_records[0].type SPF"),
+    (dict(nameservers=[]), "imip_dns_nameservers is empty"),
+])
+def test_bad_input_is_named(kw, expected):
+    p = site(**kw)
+    assert p["views"] == []
+    assert any(expected in e for e in p["errors"]), p["errors"]
+
+
+@pytest.mark.parametrize("key, expected", [
+    ({"name": "k", "algorithm": "hmac-sha256", "secret": "no*base64*here=="}, "imip_dns_tsig_key.secret does not parse"),
+    ({"name": "k", "algorithm": "hmac-sha256", "secret": "c2hvcnQ="}, "imip_dns_tsig_key.secret is too short"),
+    ({"name": "k", "algorithm": "rot13", "secret": "QWpgkWO4tGIf9g8JqEJuht3vlw94dde6v/QoxRHSaJU="}, "algorithm 'rot13'"),
+    ({"name": "", "secret": "QWpgkWO4tGIf9g8JqEJuht3vlw94dde6v/QoxRHSaJU="}, "imip_dns_tsig_key.name is missing"),
+])
+def test_tsig_key_errors_never_quote_the_secret(key, expected):
+    errors = r.tsig_errors(key)
+    assert any(expected in e for e in errors), errors
+    assert not any(key["secret"] in e for e in errors)
+
+
+def test_good_tsig_key():
+    assert r.tsig_errors({"name": "imip-update", "algorithm": "hmac-sha256",
+                          "secret": "QWpgkWO4tGIf9g8JqEJuht3vlw94dde6v/QoxRHSaJU="}) == []
+
+
+def _installed(body, serial):
+    return ";\n; Ansible managed\n;\n" + body.replace("    SERIAL ; serial", "    %d ; serial" % serial) + "\n"
+
+
+def test_serial_kept_when_the_content_is_the_same():
+    body = zone(site(), "inside", "example.test")["body"]
+    assert r.next_serial(_installed(body, 2026112501), body) == (2026112501, False)
+
+
+def test_serial_bumped_only_when_the_content_changes():
+    today = datetime.date(2026, 11, 25)
+    old = zone(site(), "inside", "example.test")["body"]
+    new = zone(site(extra_records=[{"name": "www", "type": "CNAME", "value": "cal"}]), "inside", "example.test")["body"]
+    assert r.next_serial(_installed(old, 2026112507), new, today) == (2026112508, True)
+    assert r.next_serial(_installed(old, 2020010100), new, today) == (2026112500, True)
+    assert r.next_serial("", new, today) == (2026112500, True)
+
+
+def test_zone_line_is_absolute_without_origin():
+    rec = {"name": "132.100.51.198.in-addr.arpa", "type": "PTR", "value": "cal.example.test.", "ttl": 3600}
+    assert r.zone_line(rec) == "132.100.51.198.in-addr.arpa. 3600 IN PTR cal.example.test."
+
+
+def test_rrsets_group_values_and_leave_ns_out():
+    v = next(v for v in site()["views"] if v["name"] == "inside")
+    types = {(s["name"], s["type"]) for s in v["rrsets"]}
+    assert ("example.test.", "NS") not in types
+    assert {"zone": "example.test", "name": "example.test.", "type": "MX", "values": ["10 cal.example.test."]} in v["rrsets"]
+    assert {"name": "cal.example.test.", "address": "2001:db8::132"} in v["fcrdns"]
