@@ -1,0 +1,266 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) imip.server contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: nft_ruleset
+short_description: Replace a few named nftables tables atomically, with an armed rollback
+version_added: 0.1.0
+description:
+  - Keeps the nftables tables named in O(tables) exactly as O(content) defines them, and
+    persists O(content) in O(path). Every other table of the host (Docker's C(ip nat),
+    fail2ban's, ...) is left alone; the module never runs C(flush ruleset).
+  - O(content) must begin with C(table FAMILY NAME) and C(delete table FAMILY NAME) for every
+    table in O(tables), then define the tables it wants, so that C(nft -f) replaces them in one
+    transaction. It is validated with C(nft -c -f) before anything is written or applied.
+  - Nothing is applied when O(path) already holds O(content) and the kernel's listing of the
+    tables (C(nft -s list table)) is the one saved after the last apply; a hand edit of the
+    file or of the live tables is drift, reported in the diff and repaired.
+  - Before applying, the current tables are saved in O(state_dir)C(/previous.nft). With
+    O(rollback_timeout) > 0 a systemd timer (O(rollback_unit)C(.timer)) is armed that restores
+    them, and the previous O(path), after that many seconds; the caller confirms the new
+    ruleset by stopping that timer once it has proved it can still reach the host.
+author:
+  - imip.server developers (@imip-server)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - imip.server.attributes
+attributes:
+  check_mode:
+    support: full
+    details: Validates and reports; on a host without C(nft) yet, reports the file that would be written.
+  diff_mode:
+    support: full
+    details: The diff of the persisted file, and of the live tables against the last applied listing.
+  idempotent:
+    support: full
+  platform:
+    platforms: posix
+options:
+  content:
+    description: The whole ruleset file (see the description for its shape).
+    type: str
+    required: true
+  path:
+    description: Where the ruleset is persisted, for example V(/etc/imip/firewall.nft).
+    type: path
+    required: true
+  tables:
+    description:
+      - The tables this ruleset owns, as C(FAMILY NAME), for example V(inet imip_filter).
+      - An owned table that O(content) does not define is removed.
+    type: list
+    elements: str
+    required: true
+  state_dir:
+    description: Directory (mode 0700) for the saved listings and the rollback files.
+    type: path
+    default: /var/lib/imip/firewall
+  rollback_timeout:
+    description:
+      - Seconds after which an unconfirmed apply is rolled back; V(0) arms no rollback.
+    type: int
+    default: 0
+  rollback_unit:
+    description: Name of the transient systemd timer and service that roll back.
+    type: str
+    default: imip-firewall-rollback
+notes:
+  - Needs root (C(nft) needs CAP_NET_ADMIN, also for C(nft -c)).
+  - The rollback uses C(systemd-run); a host without systemd can use O(rollback_timeout=0).
+seealso:
+  - name: nft(8)
+    description: The nftables command line, its ruleset syntax and C(-c) (check only).
+    link: https://www.netfilter.org/projects/nftables/manpage.html
+"""
+
+EXAMPLES = r"""
+- name: Apply the host firewall, rolled back after 45 s unless confirmed
+  imip.server.nft_ruleset:
+    content: "{{ lookup('ansible.builtin.template', 'etc/imip/firewall.nft.j2') }}"
+    path: /etc/imip/firewall.nft
+    tables: [inet imip_filter, ip imip_nat]
+    rollback_timeout: 45
+  register: applied
+
+- name: Confirm (Ansible reached the host over a new connection)
+  when: applied.rollback_armed
+  ansible.builtin.command: systemctl stop imip-firewall-rollback.timer
+  changed_when: false
+"""
+
+RETURN = r"""
+file_changed:
+  description: Whether O(path) did not hold O(content).
+  returned: always
+  type: bool
+drift:
+  description: Whether the live tables differed from the listing saved after the last apply (or none was saved).
+  returned: always
+  type: bool
+applied:
+  description: Whether the ruleset was loaded into the kernel in this run.
+  returned: always
+  type: bool
+rollback_armed:
+  description: Whether a rollback timer is waiting for confirmation.
+  returned: always
+  type: bool
+rollback_unit:
+  description: The rollback timer's unit name.
+  returned: always
+  type: str
+  sample: imip-firewall-rollback.timer
+previous:
+  description: The file holding the tables as they were before this apply.
+  returned: when applied
+  type: str
+  sample: /var/lib/imip/firewall/previous.nft
+listing:
+  description: The owned tables as the kernel lists them after this run (before it, in check mode).
+  returned: success
+  type: str
+"""
+
+import os
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.imip.server.plugins.module_utils._fileio import atomic_write
+from ansible_collections.imip.server.plugins.module_utils._nft import (
+    Nft,
+    NftError,
+    parse_table,
+    plan,
+    rollback_ruleset,
+    rollback_script,
+)
+
+
+def _read(path):
+    try:
+        with open(path, "r") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
+def _write(path, text, mode=0o600):
+    atomic_write(path, text.encode("utf-8"), new_mode=mode)
+
+
+def _systemctl(module, *args):
+    return module.run_command(["systemctl"] + list(args))
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            content=dict(type="str", required=True),
+            path=dict(type="path", required=True),
+            tables=dict(type="list", elements="str", required=True),
+            state_dir=dict(type="path", default="/var/lib/imip/firewall"),
+            rollback_timeout=dict(type="int", default=0),
+            rollback_unit=dict(type="str", default="imip-firewall-rollback"),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    try:
+        tables = [parse_table(t) for t in p["tables"]]
+    except ValueError as exc:
+        module.fail_json(msg="tables: %s" % exc)
+    if p["rollback_timeout"] < 0:
+        module.fail_json(msg="rollback_timeout must be 0 (no rollback) or a number of seconds, not %s" % p["rollback_timeout"])
+    content = p["content"] if p["content"].endswith("\n") else p["content"] + "\n"
+    path, state_dir, unit = p["path"], p["state_dir"], p["rollback_unit"]
+    applied_file = os.path.join(state_dir, "applied.nft")
+    result = dict(changed=False, applied=False, rollback_armed=False, rollback_unit=unit + ".timer")
+
+    binary = module.get_bin_path("nft")
+    installed = _read(path)
+    if binary is None:
+        if module.check_mode:
+            # A fresh host under --check: nftables is not installed yet.
+            result.update(changed=True, file_changed=True, drift=True, listing="")
+            if module._diff:
+                result["diff"] = [dict(before_header=path, before=installed or "", after_header=path, after=content)]
+            module.warn("nft is not installed yet: the ruleset was not validated")
+            module.exit_json(**result)
+        module.fail_json(msg="nft is not installed: install the nftables package first", **result)
+
+    nft = Nft(module.run_command, binary)
+    fd, candidate = tempfile.mkstemp(prefix="imip-nft-", suffix=".nft", dir=module.tmpdir)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(content)
+    try:
+        nft.check(candidate)
+        live = nft.listing(tables)
+    except NftError as exc:
+        module.fail_json(msg=str(exc), **result)
+
+    decision = plan(content, installed, live, _read(applied_file), path)
+    result.update(changed=decision["changed"], file_changed=decision["file_changed"], drift=decision["drift"], listing=live)
+    if module._diff:
+        result["diff"] = decision["diff"]
+    if not decision["changed"] or module.check_mode:
+        module.exit_json(**result)
+
+    # Apply: keep the previous tables and file, arm the rollback, load, persist.
+    if not os.path.isdir(state_dir):
+        os.makedirs(state_dir, 0o700)
+    previous_nft = os.path.join(state_dir, "previous.nft")
+    previous_file = os.path.join(state_dir, "previous.file")
+    rollback_sh = os.path.join(state_dir, "rollback.sh")
+    rc, out, err = _systemctl(module, "is-active", "--quiet", unit + ".timer")
+    pending = rc == 0
+    if not pending:
+        # A rollback still pending from an unconfirmed apply keeps the last confirmed state.
+        _write(previous_nft, rollback_ruleset(tables, live))
+        if installed is not None:
+            _write(previous_file, installed)
+        elif os.path.exists(previous_file):
+            os.unlink(previous_file)
+        _write(rollback_sh, rollback_script(binary, previous_nft, path,
+                                            previous_file if installed is not None else None, applied_file), 0o700)
+    result["previous"] = previous_nft
+    if p["rollback_timeout"] > 0:
+        _systemctl(module, "stop", unit + ".timer")
+        _systemctl(module, "reset-failed", unit + ".timer", unit + ".service")
+        rc, out, err = module.run_command([
+            "systemd-run", "--unit", unit, "--description", "imip.server: roll back an unconfirmed firewall ruleset",
+            "--on-active", "%ds" % p["rollback_timeout"], "--timer-property", "AccuracySec=1s",
+            "/bin/sh", rollback_sh,
+        ])
+        if rc != 0:
+            module.fail_json(msg="could not arm the rollback timer (systemd-run, exit %s): %s; nothing was applied"
+                             % (rc, (err or out).strip()), **result)
+        result["rollback_armed"] = True
+    try:
+        nft.apply(candidate)
+    except NftError as exc:
+        if result["rollback_armed"]:
+            _systemctl(module, "stop", unit + ".timer")
+            result["rollback_armed"] = False
+        module.fail_json(msg="%s; the previous tables are still in place" % exc, **result)
+    result["applied"] = True
+    directory = os.path.dirname(path)
+    if directory and not os.path.isdir(directory):
+        os.makedirs(directory, 0o755)
+    _write(path, content, 0o644)
+    try:
+        listing = nft.listing(tables)
+    except NftError as exc:
+        module.fail_json(msg=str(exc), **result)
+    _write(applied_file, listing)
+    result["listing"] = listing
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
