@@ -25,7 +25,7 @@ _SPEC.loader.exec_module(records)
 
 
 def _arg(text):
-    return base64.b64decode(text).decode("utf-8") if text else ""
+    return base64.b64decode(text).decode("utf-8") if text and text != "-" else ""
 
 
 def main(argv):
