@@ -6,6 +6,7 @@ it does not serve; other tables survive; the ruleset is loaded at boot.
 IPv6: the lab has no IPv6 addresses yet, so IPv6 is proven only by the rules being present and
 the file passing `nft -c`."""
 
+import re
 import shlex
 
 import pytest
@@ -132,8 +133,14 @@ def test_unrelated_tables_survived(lab):
     assert "table ip nat" in tables and "table inet handmade" in tables
 
 
-def test_never_flush_ruleset(lab):
-    assert "flush" not in lab("gw").file("/etc/imip/firewall.nft").content_string
+@pytest.mark.parametrize("name", ["gw", "cal"])
+def test_never_flush_ruleset(lab, name):
+    """Our file replaces our tables only: no `flush` statement, no table but ours."""
+    statements = [line.strip() for line in lab(name).file("/etc/imip/firewall.nft").content_string.splitlines()
+                  if line.strip() and not line.strip().startswith("#")]
+    assert not [line for line in statements if line.startswith("flush")]
+    tables = {" ".join(m.groups()) for m in map(re.compile(r"^(?:delete )?table (\S+) (\S+?)(?: \{)?$").match, statements) if m}
+    assert tables == {"inet imip_filter", "ip imip_nat"}
 
 
 def test_ip_forwarding_is_persisted(lab):
