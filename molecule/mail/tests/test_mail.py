@@ -18,7 +18,7 @@ import yaml
 
 SERVERS = ["cal", "trixie"]
 NAMES = {"cal": "cal.example.test", "trixie": "trixie.example.test"}
-VARS = yaml.safe_load((Path(__file__).resolve().parents[1] / "vars.yml").read_text())
+VARS = yaml.safe_load((Path(__file__).resolve().parents[1] / "vars" / "mail.yml").read_text())
 PASSWORDS = list(VARS["__mail_test_passwords"].values())
 
 
