@@ -64,7 +64,7 @@ lint: venv collection-link ## yamllint and ansible-lint (production profile)
 	yamllint --strict .
 	ansible-lint
 
-unit: venv collection-link ## Unit tests (pytest, tests/unit)
+unit: system-deps venv collection-link ## Unit tests (pytest, tests/unit)
 	pytest tests/unit
 
 sanity: venv collection-link ## ansible-test sanity on the collection
