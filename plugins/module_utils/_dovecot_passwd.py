@@ -1,0 +1,180 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) imip.server contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""A whole Dovecot passwd-file holding exactly the given users (private to imip.server).
+
+Used by the dovecot_passwd_file module. The file is read with the passwd-file parser of the
+parity engine (_parity.PasswdFile), hashes are verified and made with the collection's Dovecot
+scheme table (_dovecot_hash), and the file is replaced atomically (_fileio.atomic_write).
+
+A stored hash is kept while it verifies against the user's password, whatever its scheme; only
+a hash that does not verify (or cannot be verified) is rewritten, with the user's scheme.
+
+Results, messages and diffs name users only: never a password, a hash or a piece of one.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.imip.server.plugins.module_utils import _dovecot_hash as dh
+from ansible_collections.imip.server.plugins.module_utils._fileio import atomic_write, os_reason
+from ansible_collections.imip.server.plugins.module_utils._parity import PasswdFile, StoreError
+
+DEFAULT_SCHEME = "SHA512-CRYPT"
+# What a user name must not contain: the field separator, white space and control characters
+# (Dovecot would read such a line differently, or not at all).
+_FORBIDDEN_IN_USER = set(":") | set(chr(c) for c in range(33)) | set(chr(127))
+
+
+class PasswdError(Exception):
+    """Bad input, or a file that cannot be read, parsed or written; nothing was written."""
+
+
+class PasslibMissing(PasswdError):
+    """passlib is needed (to verify or to hash) and is not installed on this host."""
+
+
+def check_users(users, default_scheme=DEFAULT_SCHEME):
+    """The users as [(address, password, SCHEME)], checked; raises PasswdError naming users[i]."""
+    default = dh.canonical(default_scheme)
+    if default is None or default not in dh.supported_write():
+        raise PasswdError("scheme: unknown or read-only password scheme %s; use one of %s"
+                          % (default_scheme, ", ".join(dh.supported_write())))
+    checked, seen = [], {}
+    for index, user in enumerate(users):
+        address, password = user.get("address"), user.get("password")
+        where = "users[%d]" % index
+        if not address:
+            raise PasswdError("%s: the address is empty" % where)
+        if any(c in _FORBIDDEN_IN_USER for c in address):
+            raise PasswdError("%s (%s): an address must not contain ':', white space or control characters"
+                              % (where, address.encode("unicode_escape").decode("ascii")))
+        where = "%s (%s)" % (where, address)
+        if not password:
+            raise PasswdError("%s: the password is empty" % where)
+        if any(c in password for c in "\r\n\0"):
+            raise PasswdError("%s: the password must not contain line breaks or NUL" % where)
+        written = user.get("scheme") or default_scheme
+        scheme = dh.canonical(written)
+        if scheme is None or scheme not in dh.supported_write():
+            raise PasswdError("%s: unknown or read-only password scheme %s; use one of %s"
+                              % (where, written, ", ".join(dh.supported_write())))
+        if scheme == "PLAIN" and ":" in password:
+            raise PasswdError("%s: scheme PLAIN cannot hold a password containing ':'" % where)
+        if address in seen:
+            raise PasswdError("users[%d] and users[%d]: %s is listed twice" % (seen[address], index, address))
+        seen[address] = index
+        checked.append((address, password, scheme))
+    return checked
+
+
+def read_file(path):
+    """The file's text, or None when it does not exist. Raises PasswdError."""
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise PasswdError("cannot read %s: %s" % (path, os_reason(exc)))
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PasswdError("%s line %d: not UTF-8 text" % (path, raw[:exc.start].count(b"\n") + 1))
+
+
+class Plan(object):
+    """What the file is and what it must become; `text` is None in check mode when a hash is due."""
+
+    def __init__(self):
+        self.added, self.removed, self.rehashed, self.warnings = [], [], [], []
+        self.text = None
+        self.content_changed = False
+        self.diff = None
+
+
+def plan(path, existing, users, hash_new=True):
+    """Decide the new content of `path` (current text `existing`, or None) for checked `users`.
+
+    `hash_new=False` (check mode) makes no new hash: a user to add or rehash is only named, so
+    the plan needs passlib only to verify existing hashes. Raises PasswdError.
+    """
+    result = Plan()
+    try:
+        document = PasswdFile(existing or "", path)
+        fields = {}
+        for address, _password, _scheme in users:
+            field, lineno = document.password_field(address)
+            if lineno is not None:
+                fields[address] = (field, lineno)
+    except StoreError as exc:
+        raise PasswdError(str(exc))
+    wanted = set(u[0] for u in users)
+    in_file = sorted(document.users, key=lambda u: document.users[u][0])
+    result.removed = [u for u in in_file if u not in wanted]
+
+    lines = []
+    for address, password, scheme in users:
+        keep = False
+        if address in fields:
+            field, lineno = fields[address]
+            try:
+                keep = dh.verify(password, field)
+            except dh.SchemeError as exc:
+                if not dh.have_passlib():
+                    if hash_new:
+                        raise PasslibMissing("%s line %d (%s): %s" % (path, lineno, address, dh.PASSLIB_INSTALL_HINT))
+                    result.warnings.append("%s: cannot verify without passlib (not installed yet); assuming a rehash" % address)
+                else:
+                    result.warnings.append("%s line %d (%s): the stored hash cannot be verified (%s); it is rewritten"
+                                           % (path, lineno, address, exc))
+        if keep:
+            lines.append("%s:%s" % (address, fields[address][0]))
+            continue
+        (result.rehashed if address in fields else result.added).append(address)
+        if not hash_new:
+            lines.append(None)
+            continue
+        try:
+            lines.append("%s:%s" % (address, dh.make(password, scheme)))
+        except dh.SchemeError as exc:
+            error = PasslibMissing if not dh.have_passlib() else PasswdError
+            raise error("cannot hash the password of %s: %s" % (address, exc))
+
+    if None not in lines:
+        result.text = "".join(line + "\n" for line in lines)
+    # A placeholder stands for a new hash: then something was added or rehashed anyway.
+    result.content_changed = bool(result.added or result.rehashed or result.removed) or result.text != existing
+    result.diff = _diff(path, document, users, result)
+    return result
+
+
+def _diff(path, document, users, result):
+    """Before and after with names and placeholders only (a hash can be cracked offline)."""
+    before = []
+    for line in document.lines:
+        content = line.rstrip("\r\n")
+        if not content.strip():
+            before.append("")
+        elif content.lstrip().startswith("#"):
+            before.append("# <comment>")
+        else:
+            user = content.split(":", 1)[0]
+            marker = "<hash that does not verify>" if user in result.rehashed else "<hash>"
+            extra = ":<other fields>" if content.count(":") > 1 else ""
+            before.append("%s:%s%s" % (user, marker, extra))
+    after = ["%s:%s" % (address, "<new hash>" if address in result.added + result.rehashed else "<hash>")
+             for address, _password, _scheme in users]
+    return dict(before_header=path, after_header=path,
+                before="".join(line + "\n" for line in before),
+                after="".join(line + "\n" for line in after))
+
+
+def write(path, text):
+    """Replace `path` atomically; an existing file keeps its owner, group and mode, a new one is 0600
+    until the caller sets its attributes. Raises PasswdError."""
+    try:
+        atomic_write(path, text.encode("utf-8"), 0o600)
+    except OSError as exc:
+        raise PasswdError("cannot write %s: %s" % (path, os_reason(exc)))

@@ -1,0 +1,45 @@
+# -*- coding: utf-8 -*-
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The passwd-file planner, directly: what it keeps, names and writes."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.imip.server.plugins.module_utils import _dovecot_hash as dh
+from ansible_collections.imip.server.plugins.module_utils import _dovecot_passwd as dp
+
+from .test_dovecot_hash import DOVEADM, PASSWORD
+
+
+def test_check_users_fills_and_canonicalises_schemes():
+    users = dp.check_users([dict(address="a@x.test", password="p1"), dict(address="b@x.test", password="p2", scheme="blf")],
+                           "sha256-crypt")
+    assert users == [("a@x.test", "p1", "SHA256-CRYPT"), ("b@x.test", "p2", "BLF-CRYPT")]
+
+
+@pytest.mark.parametrize("scheme", ["SHA512-CRYPT", "ARGON2ID", "SSHA256", "CRYPT"])
+def test_a_hash_that_verifies_is_kept_whatever_its_scheme(scheme):
+    text = "u@x.test:%s\n" % DOVEADM[scheme]
+    plan = dp.plan("f", text, dp.check_users([dict(address="u@x.test", password=PASSWORD)]))
+    assert not plan.content_changed and plan.text == text
+
+
+def test_check_mode_plan_makes_no_hash():
+    plan = dp.plan("f", "old@x.test:{PLAIN}x\n", [("u@x.test", "pw", "SHA512-CRYPT")], hash_new=False)
+    assert plan.text is None and plan.content_changed
+    assert (plan.added, plan.removed, plan.rehashed) == (["u@x.test"], ["old@x.test"], [])
+
+
+def test_plan_writes_in_the_order_given():
+    users = [("b@x.test", "pb", "PLAIN"), ("a@x.test", "pa", "SHA512-CRYPT")]
+    plan = dp.plan("f", "a@x.test:{PLAIN}pa\nb@x.test:{PLAIN}pb\n", users)
+    assert plan.text == "b@x.test:{PLAIN}pb\na@x.test:{PLAIN}pa\n"
+    assert plan.content_changed and (plan.added, plan.removed, plan.rehashed) == ([], [], [])
+    assert dh.verify("pa", plan.text.splitlines()[1].split(":", 1)[1])
+
+
+def test_the_parser_is_the_parity_engines():
+    """One passwd-file parser for the collection: password_parity and this module read alike."""
+    from ansible_collections.imip.server.plugins.module_utils import _parity
+    assert dp.PasswdFile is _parity.PasswdFile
