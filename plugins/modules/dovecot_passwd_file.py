@@ -77,17 +77,17 @@ options:
     default: SHA512-CRYPT
   owner:
     description:
-      - Owner of the file. Default: an existing file keeps its owner, a new one gets the user
-        Ansible runs as.
+      - Owner of the file. Without it an existing file keeps its owner, and a new one gets the
+        user Ansible runs as.
     type: str
   group:
     description:
-      - Group of the file (for Dovecot typically V(dovecot)). Default as for O(owner).
+      - Group of the file (for Dovecot typically V(dovecot)). Without it, as for O(owner).
     type: str
   mode:
     description:
-      - Mode of the file, octal (V('0640')) or symbolic. Default: an existing file keeps its
-        mode, a new one gets V('0600').
+      - Mode of the file, octal (V('0640')) or symbolic. Without it an existing file keeps its
+        mode, and a new one gets V('0600').
     type: raw
 requirements:
   - passlib (libpass, or Debian's python3-passlib) on the managed host, to verify and make
