@@ -15,7 +15,9 @@ description:
     forward-confirmed reverse DNS (A/AAAA to PTR to the same name), and reports per check what
     is, what should be, and the exact zone-file lines to add or remove.
   - It never changes anything and never fails because a check failed; use RV(ok) or
-    RV(failed) in a later task to decide. Only bad options make it fail.
+    RV(failed_checks) in a later task to decide. Only bad options make it fail.
+  - The P(imip.server.dns#role) role serves or pushes the records and runs this module after
+    converging.
   - Timeouts, SERVFAIL and REFUSED are retried and then reported as V(unknown) ("could not
     determine"), never as a pass or a failure.
   - The queries leave from the managed host, so the answer is the one that host's network
@@ -100,8 +102,9 @@ options:
 requirements:
   - dnspython on the managed host (Debian package C(python3-dnspython))
 seealso:
-  - role: imip.server.dns
-    description: Serves or pushes the records this module checks.
+  - plugin: imip.server.dns_zone_plan
+    plugin_type: filter
+    description: The records a site needs, derived from its inventory (what the P(imip.server.dns#role) role checks with this module).
   - name: RFC 8499 (DNS terminology), forward-confirmed reverse DNS
     description: What FCrDNS means.
     link: https://www.rfc-editor.org/rfc/rfc8499

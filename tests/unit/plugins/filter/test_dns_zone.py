@@ -1,0 +1,166 @@
+# -*- coding: utf-8 -*-
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The dns role's filters: imip.server.dns_zone_plan and imip.server.dns_zone_serial.
+
+The planner itself is tested in module_utils/test_dns_records.py; here: the filters hand their
+input to it unchanged, refuse what is not a plan input, and work inside Ansible's templating
+(lazy, trusted-template variables, FQCN lookup), with the very expressions the role uses.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import os
+import sys
+import types
+
+import pytest
+
+from ansible_collections.imip.server.plugins.module_utils import _dns_records as records
+
+INPUT = {
+    "domain": "example.test",
+    "hosts": [
+        {"host": "gw", "fqdn": "gw.example.test", "ipv4": "198.51.100.130", "ipv6": ""},
+        {"host": "ns1", "fqdn": "ns1.example.test", "ipv4": "198.51.100.131", "ipv6": ""},
+        {"host": "cal", "fqdn": "cal.example.test", "ipv4": "198.51.100.132", "ipv6": ""},
+    ],
+    "nameservers": ["ns1.example.test"],
+    "mail_hosts": ["cal.example.test"],
+    "calendar_hosts": ["cal.example.test"],
+    "public_ipv4": "198.51.100.10",
+    "views": True,
+    "reverse_networks": [],
+    "extra_records": [],
+    "ttl": 3600,
+    "soa_timers": [3600, 900, 1209600, 300],
+    "caldav_path": "/",
+    "spf": "v=spf1 mx -all",
+    "dmarc": "v=DMARC1; p=quarantine",
+}
+TODAY = int(datetime.date.today().strftime("%Y%m%d")) * 100
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ctl():
+    """The controller-side imports, for this module's tests only.
+
+    Importing ansible-core's controller code (ansible.errors, ansible.template) switches
+    module_utils into controller mode for the whole process: modules' warnings then go to the
+    display instead of their result. ansible-test runs controller and module unit tests in
+    separate processes for that reason; plain pytest runs them in one, so the switch is undone
+    when this module's tests are done.
+    """
+    from ansible.module_utils import _internal
+    was = _internal.is_controller
+    from ansible.errors import AnsibleFilterError
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.template import Templar, trust_as_template
+    from ansible.utils.collection_loader import AnsibleCollectionConfig
+    from ansible.utils.collection_loader._collection_finder import _AnsibleCollectionFinder
+    import ansible_collections.imip.server as collection
+    from ansible_collections.imip.server.plugins.filter import dns_zone
+    yield types.SimpleNamespace(
+        AnsibleFilterError=AnsibleFilterError, DataLoader=DataLoader, Templar=Templar,
+        trust_as_template=trust_as_template, AnsibleCollectionConfig=AnsibleCollectionConfig,
+        AnsibleCollectionFinder=_AnsibleCollectionFinder, collection=collection, dns_zone=dns_zone)
+    _internal.is_controller = was
+
+
+def installed(body, serial, header="; Ansible managed\n"):
+    """A zone file as the role writes it: the header, then the body with the serial."""
+    return header + body.replace("SERIAL", str(serial))
+
+
+def test_filter_module_offers_both_filters(ctl):
+    assert set(ctl.dns_zone.FilterModule().filters()) == {"dns_zone_plan", "dns_zone_serial"}
+
+
+def test_plan_is_the_planners(ctl):
+    plan = ctl.dns_zone.dns_zone_plan(INPUT)
+    assert plan == records.plan(**INPUT)
+    assert plan["errors"] == []
+    assert [v["name"] for v in plan["views"]] == ["inside", "outside"]
+    assert ("inside", "100.51.198.in-addr.arpa") in [(z["view"], z["name"]) for z in plan["zone_files"]]
+
+
+def test_bad_input_is_returned_as_errors_not_raised(ctl):
+    plan = ctl.dns_zone.dns_zone_plan(dict(INPUT, reverse_networks=["10.0.0.0/8"]))
+    assert plan["views"] == []
+    assert any("lies outside every reverse zone" in e for e in plan["errors"])
+
+
+@pytest.mark.parametrize("data, message", [
+    (["example.test"], "expects a dict"),
+    (dict(INPUT, domian="example.test"), "unknown keys domian"),
+    ({"domain": "example.test", "hosts": []}, "missing keys nameservers"),
+])
+def test_what_is_not_a_plan_input_is_refused(ctl, data, message):
+    with pytest.raises(ctl.AnsibleFilterError, match=message):
+        ctl.dns_zone.dns_zone_plan(data)
+
+
+def test_serial_of_a_new_zone_is_todays_first(ctl):
+    body = ctl.dns_zone.dns_zone_plan(INPUT)["zone_files"][0]["body"]
+    assert ctl.dns_zone.dns_zone_serial(body) == TODAY
+    assert ctl.dns_zone.dns_zone_serial(body, "") == TODAY
+    assert ctl.dns_zone.dns_zone_serial(body, None) == TODAY
+
+
+def test_serial_stays_while_the_content_does_and_moves_when_it_changes(ctl):
+    body = ctl.dns_zone.dns_zone_plan(INPUT)["zone_files"][0]["body"]
+    old = TODAY + 500  # a serial above today's: kept, then + 1
+    assert ctl.dns_zone.dns_zone_serial(body, installed(body, old)) == old
+    changed = ctl.dns_zone.dns_zone_plan(dict(INPUT, extra_records=[{"name": "www", "type": "CNAME", "value": "cal"}]))
+    assert ctl.dns_zone.dns_zone_serial(changed["zone_files"][0]["body"], installed(body, old)) == old + 1
+    # An old serial from an earlier day jumps to today's first.
+    assert ctl.dns_zone.dns_zone_serial(changed["zone_files"][0]["body"], installed(body, 2020010100)) == TODAY
+
+
+def test_serial_needs_a_body(ctl):
+    with pytest.raises(ctl.AnsibleFilterError, match="zone body"):
+        ctl.dns_zone.dns_zone_serial(None)
+
+
+@pytest.fixture(scope="module")
+def templar(ctl):
+    """Ansible's templating with the collection findable by its FQCN (as ansible-playbook has it)."""
+    own = ctl.AnsibleCollectionConfig.collection_finder is None
+    if own:
+        # Plain pytest (under ansible-test the finder is installed already): the collection was
+        # imported as a plain namespace package, which the plugin loader does not recognise, so
+        # the finder imports it afresh; the modules of the other tests come back afterwards.
+        path = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(ctl.collection.__path__[0]))))
+        saved = {name: module for name, module in sys.modules.items() if name.split(".")[0] == "ansible_collections"}
+        for name in saved:
+            del sys.modules[name]
+        ctl.AnsibleCollectionFinder(paths=[path])._install()
+
+    def render(expression, variables):
+        return ctl.Templar(loader=ctl.DataLoader(), variables=variables).template(ctl.trust_as_template(expression))
+
+    yield render
+    if own:
+        ctl.AnsibleCollectionFinder._remove()
+        for name in [name for name in sys.modules if name.split(".")[0] == "ansible_collections"]:
+            del sys.modules[name]
+        sys.modules.update(saved)
+
+
+def test_role_expressions_render_in_ansible(ctl, templar):
+    """The role's set_fact and template vars, with lazily templated input as in roles/dns/vars."""
+    variables = dict(
+        imip_dns_ttl="3600",
+        plan_input=dict(INPUT, ttl=ctl.trust_as_template("{{ imip_dns_ttl | int }}"),
+                        views=ctl.trust_as_template("{{ true and '198.51.100.10' | length > 0 }}")),
+    )
+    plan = templar("{{ plan_input | imip.server.dns_zone_plan }}", variables)
+    assert plan == records.plan(**INPUT)
+
+    body = plan["zone_files"][0]["body"]
+    current = {"content": base64.b64encode(installed(body, TODAY + 7).encode()).decode()}
+    expression = "{{ item.0.body | imip.server.dns_zone_serial(item.1.content | default('', true) | b64decode) }}"
+    assert templar(expression, {"item": [plan["zone_files"][0], current]}) == TODAY + 7
+    # slurp of a missing file (failed_when: false): no content, today's first serial.
+    assert templar(expression, {"item": [plan["zone_files"][0], {"failed": True, "msg": "file not found"}]}) == TODAY
