@@ -107,3 +107,12 @@ def test_nsupdate_filled_the_primary(lab, address):
     assert dig(ns1, f"@{trixie} {DOMAIN} TXT") == ['"v=spf1 mx -all"']
     assert dig(ns1, f"@{trixie} _caldavs._tcp.{DOMAIN} SRV") == [f"0 1 443 cal.{DOMAIN}."]
     assert dig(ns1, f"@{trixie} wrong-key.{DOMAIN} A") == []
+
+
+def test_the_router_is_the_firewall_roles(lab, address):
+    """Port 53 of the public address reaches ns1 through the firewall role's NAT (no stand-in)."""
+    gw = lab("gw")
+    nat = gw.check_output("nft list table ip imip_nat")
+    for proto in ("tcp", "udp"):
+        assert f"{proto} dport 53 dnat to {address('ns1')}:53" in nat
+    assert gw.run("nft list table ip imip_mol_dns_nat").rc != 0
