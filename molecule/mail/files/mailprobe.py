@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Test client for the mail scenario: SMTP (smtplib) and IMAP (imaplib), as a real user would.
 
 Passwords come from /root/.imip-test-creds.json (0600, written by prepare.yml), never from the

@@ -65,7 +65,7 @@ def inbound(address, public):
 
 
 def probe(lab, client, *args):
-    out = lab(client).run("mailprobe " + " ".join(args))
+    out = lab(client).run("python3 /usr/local/lib/mailprobe.py " + " ".join(args))
     assert out.rc == 0, out.stderr
     return json.loads(out.stdout)
 

@@ -75,8 +75,8 @@ def test_smtp_submission_checks_the_password(address, password, expected):
         smtp.ehlo("controller.test")
         smtp.starttls(context=_tls_context())
         smtp.ehlo("controller.test")
-        code, _ = smtp.docmd("AUTH", "PLAIN " + base64.b64encode(_plain(ADDRESS, password)).decode())
-    assert code == expected
+        reply = smtp.docmd("AUTH", "PLAIN " + base64.b64encode(_plain(ADDRESS, password)).decode())
+    assert reply[0] == expected
 
 
 @pytest.mark.parametrize("password, accepted", [(PASSWORD, True), (VARS["imip_parity_test_other_password"], False)])
