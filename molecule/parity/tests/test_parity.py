@@ -18,16 +18,19 @@ VARS = yaml.safe_load(INVENTORY.read_text())["all"]["vars"]
 PASSWORD = VARS["imip_invitation_password"]
 SECRETS = [PASSWORD, VARS["imip_parity_test_other_password"], VARS["imip_mail_users"][0]["password"]]
 ADDRESS = "calendar-invites@example.test"
-HOSTNAME = "cal.example.test"
 
 
 def digest(text):
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+HOSTS = ["cal", "trixie"]
+
+
+@pytest.mark.parametrize("host", HOSTS)
 @pytest.mark.parametrize("item", ["imip-gateway.smtp", "imip-gateway.imap"])
-def test_keychain_items_are_encrypted_credentials_holding_the_password(lab, item):
-    cal = lab("cal")
+def test_keychain_items_are_encrypted_credentials_holding_the_password(lab, host, item):
+    cal = lab(host)
     store = cal.file("/etc/credstore.encrypted")
     assert store.is_directory and store.mode == 0o700
     cred = cal.file(f"/etc/credstore.encrypted/{item}.cred")
@@ -38,8 +41,9 @@ def test_keychain_items_are_encrypted_credentials_holding_the_password(lab, item
     assert out.stdout.split()[0] == digest(PASSWORD)
 
 
-def test_passwd_file_is_private_to_dovecot(lab):
-    passwd = lab("cal").file("/etc/dovecot/imip.passwd")
+@pytest.mark.parametrize("host", HOSTS)
+def test_passwd_file_is_private_to_dovecot(lab, host):
+    passwd = lab(host).file("/etc/dovecot/imip.passwd")
     assert passwd.user == "root" and passwd.group == "dovecot" and passwd.mode == 0o640
     lines = [line for line in passwd.content_string.splitlines() if line.startswith(f"{ADDRESS}:")]
     assert len(lines) == 1 and lines[0].startswith(f"{ADDRESS}:{{SHA512-CRYPT}}$6$")
@@ -68,10 +72,11 @@ class NamedIMAP4SSL(imaplib.IMAP4_SSL):
         return self.ssl_context.wrap_socket(sock, server_hostname=self._name)
 
 
+@pytest.mark.parametrize("host", HOSTS)
 @pytest.mark.parametrize("password, expected", [(PASSWORD, 235), (VARS["imip_parity_test_other_password"], 535)])
-def test_smtp_submission_checks_the_password(address, password, expected):
-    with smtplib.SMTP(address("cal"), 587, timeout=30) as smtp:
-        smtp._host = HOSTNAME  # starttls() verifies the certificate against this name
+def test_smtp_submission_checks_the_password(address, topology, host, password, expected):
+    with smtplib.SMTP(address(host), 587, timeout=30) as smtp:
+        smtp._host = topology["hosts"][host]["hostname"]  # starttls() verifies the certificate against it
         smtp.ehlo("controller.test")
         smtp.starttls(context=_tls_context())
         smtp.ehlo("controller.test")
@@ -79,9 +84,10 @@ def test_smtp_submission_checks_the_password(address, password, expected):
     assert reply[0] == expected
 
 
+@pytest.mark.parametrize("host", HOSTS)
 @pytest.mark.parametrize("password, accepted", [(PASSWORD, True), (VARS["imip_parity_test_other_password"], False)])
-def test_imap_login_checks_the_password(address, password, accepted):
-    with NamedIMAP4SSL(address("cal"), HOSTNAME, _tls_context()) as imap:
+def test_imap_login_checks_the_password(address, topology, host, password, accepted):
+    with NamedIMAP4SSL(address(host), topology["hosts"][host]["hostname"], _tls_context()) as imap:
         try:
             imap.authenticate("PLAIN", lambda _challenge: _plain(ADDRESS, password))
             ok = True
