@@ -18,7 +18,7 @@ Results, messages and diffs name users only: never a password, a hash or a piece
 from __future__ import annotations
 
 from ansible_collections.imip.server.plugins.module_utils import _dovecot_hash as dh
-from ansible_collections.imip.server.plugins.module_utils._fileio import atomic_write, os_reason
+from ansible_collections.imip.server.plugins.module_utils._fileio import ReadError, atomic_write, os_reason, read_text
 from ansible_collections.imip.server.plugins.module_utils._parity import PasswdFile, StoreError
 
 DEFAULT_SCHEME = "SHA512-CRYPT"
@@ -72,16 +72,9 @@ def check_users(users, default_scheme=DEFAULT_SCHEME):
 def read_file(path):
     """The file's text, or None when it does not exist. Raises PasswdError."""
     try:
-        with open(path, "rb") as handle:
-            raw = handle.read()
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise PasswdError("cannot read %s: %s" % (path, os_reason(exc)))
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise PasswdError("%s line %d: not UTF-8 text" % (path, raw[:exc.start].count(b"\n") + 1))
+        return read_text(path)
+    except ReadError as exc:
+        raise PasswdError(str(exc))
 
 
 class Plan(object):

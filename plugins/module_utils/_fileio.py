@@ -22,6 +22,29 @@ def os_reason(exc):
     return exc.strerror or str(exc)
 
 
+class ReadError(Exception):
+    """A file that exists but cannot be read as UTF-8 text; the message names path and reason."""
+
+
+def read_text(path):
+    """The file's text, or None when it does not exist.
+
+    Raises ReadError with the OS reason, or with the line of the first byte that is not UTF-8
+    (never the line's content: it may hold a secret).
+    """
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ReadError("cannot read %s: %s" % (path, os_reason(exc)))
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ReadError("%s line %d: not UTF-8 text" % (path, raw[:exc.start].count(b"\n") + 1))
+
+
 def atomic_write(path, data, new_mode=0o600):
     """Replace `path` with `data` (bytes) through a temporary file and rename.
 

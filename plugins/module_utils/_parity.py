@@ -28,6 +28,8 @@ from ansible_collections.imip.server.plugins.module_utils import _dovecot_hash a
 from ansible_collections.imip.server.plugins.module_utils._fileio import (
     atomic_write,
     os_reason,
+    read_text,
+    ReadError,
     strip_newline,
 )
 from ansible_collections.imip.server.plugins.module_utils._keychain import (
@@ -103,17 +105,10 @@ MISSING_VALUE = _Missing()
 def _read_text(path):
     """File content as text, or MISSING_VALUE. Raises StoreError with the OS reason."""
     try:
-        with open(path, "rb") as handle:
-            raw = handle.read()
-    except FileNotFoundError:
-        return MISSING_VALUE
-    except OSError as exc:
-        raise StoreError("cannot read %s: %s" % (path, os_reason(exc)))
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[:exc.start].count(b"\n") + 1
-        raise StoreError("%s line %d: not UTF-8 text" % (path, line))
+        text = read_text(path)
+    except ReadError as exc:
+        raise StoreError(str(exc))
+    return MISSING_VALUE if text is None else text
 
 
 def _write_text(path, text):
