@@ -31,13 +31,15 @@ help: ## List the targets
 system-deps: ## Install the Debian packages the lab and tests need (root on Debian)
 	@tools/install-system-deps
 
-$(VENV)/.installed: requirements.txt tools/find-python
+# requirements-dev.txt includes requirements.txt (the controller's runtime needs): an existing
+# .venv only gets what is missing (pip install is additive), it is never recreated here.
+$(VENV)/.installed: requirements.txt requirements-dev.txt tools/find-python
 	@py=$$(tools/find-python); echo "venv: $$py"; \
 	  [ -x $(VENV)/bin/python ] || $$py -m venv $(VENV); \
-	  $(VENV)/bin/pip install --quiet -r requirements.txt
+	  $(VENV)/bin/pip install --quiet -r requirements-dev.txt
 	@touch $@
 
-venv: $(VENV)/.installed ## Create .venv with the pinned Python toolchain
+venv: $(VENV)/.installed ## Create .venv with the pinned toolchain (requirements-dev.txt)
 
 collection-link: $(COLLECTION_LINK)
 $(COLLECTION_LINK):
