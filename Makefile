@@ -77,6 +77,11 @@ molecule: system-deps venv collection-link ## One scenario: make molecule SCENAR
 	@tools/lab/lab images
 	molecule test -s $(SCENARIO)
 
+# ---------------------------------------------------------------- release
+.PHONY: changelog
+changelog: venv collection-link ## Regenerate changelogs/changelog.yaml and CHANGELOG.md from the fragments
+	antsibull-changelog release --refresh-fragments --update-existing
+
 .PHONY: clean
 clean: ## Remove caches (not the venv, not the images)
 	rm -rf $(CACHE) tests/output .pytest_cache

@@ -1,4 +1,4 @@
-"""Every role's meta/argument_specs.yml agrees with its defaults/main.yml (STYLE.md, rule 2):
+"""Every role's meta/argument_specs.yml agrees with its defaults/main.yml (docs/conventions.md, rule 2):
 each default is a documented option with the same default, and no documented default is missing."""
 
 from pathlib import Path
