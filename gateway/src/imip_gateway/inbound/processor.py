@@ -1,0 +1,536 @@
+"""One inbound message in, one decision out: the folder it belongs in and what changed.
+
+The order of checks follows requirements 12–21 of the design notes: loop header, bounce, size
+and shape of the calendar, token, sender authentication, METHOD, validation against the token
+and the stored event, ordering, write-back, forward. Every path ends in a folder; only a
+transient failure (CalDAV unreachable) leaves the message in INBOX for the next pass. No
+exception escapes ``Processor.process``: a bug files the message in Rejected with the
+exception's type as the reason (the traceback is logged at debug level).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import logging
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.message import Message
+from typing import Protocol
+
+from . import authres, dsn, eventedit, mime
+from .forward import LOOP_HEADER, build_forward
+from .ical import ICalError, cal_address, parse
+from .itip import PARTSTATS, Instance, ItipMessage, instant_key, parse_itip
+from .recipients import InviteAddress, TokenCandidate, header_text, token_candidates
+from .state import AppliedReply, InboundState, iso, message_key
+
+__all__ = [
+    "Decision",
+    "EventStore",
+    "FOLDERS",
+    "InboundSettings",
+    "Processor",
+    "StoredEvent",
+    "TransientError",
+]
+
+log = logging.getLogger("imip_gateway.inbound")
+
+PROCESSED, REJECTED, FORWARDED, UNKNOWN = "Processed", "Rejected", "Forwarded", "Unknown"
+FOLDERS = (PROCESSED, REJECTED, FORWARDED, UNKNOWN)
+# METHODs that never change PARTSTAT here: forwarded to the organizer as information.
+FORWARDED_METHODS = ("COUNTER", "REQUEST", "CANCEL", "PUBLISH", "ADD", "REFRESH", "DECLINECOUNTER")
+PUT_ATTEMPTS = 5
+
+
+class TransientError(Exception):
+    """CalDAV or SMTP could not be reached: try the same message again later."""
+
+
+@dataclass
+class StoredEvent:
+    href: str
+    etag: str | None
+    text: str
+
+
+class EventStore(Protocol):
+    """The organizer's events over CalDAV (adapter over imip_gateway.caldav_client)."""
+
+    def find(self, organizer: str, uid: str) -> StoredEvent | None: ...
+
+    def put(self, event: StoredEvent, text: str) -> bool:
+        """Write with If-Match: event.etag; False when the server answers 412."""
+
+
+@dataclass
+class InboundSettings:
+    invitation_address: str
+    instance_id: str
+    local_domains: tuple[str, ...] = ()
+    site_name: str = "Calendar"
+    max_itip_bytes: int = 524288
+    max_vevents: int = 100
+    token_ttl_days: int = 90
+    auth_policy: str = "warn"
+    authserv_id: str = ""
+    forward_limit_per_hour: int = 20
+
+    @property
+    def invite(self) -> InviteAddress:
+        return InviteAddress.from_config(self.invitation_address, self.local_domains)
+
+
+@dataclass
+class Decision:
+    folder: str | None  # None: transient failure, leave the message where it is
+    outcome: str
+    reason: str = ""
+    key: str = ""
+    message_id: str = ""
+    token: str | None = None
+    uid: str | None = None
+    attendee: str | None = None
+    forward_kind: str | None = None
+    forward_details: str = ""
+    forward_to: str | None = None
+    applied: list = field(default_factory=list)
+    duplicate: bool = False
+    forward_pending: bool = False  # the forward is not sent yet: keep the message in INBOX
+
+    @property
+    def ready_to_file(self) -> bool:
+        return self.folder is not None and not self.forward_pending
+
+    def log_line(self) -> str:
+        token = (self.token[:8] + "…") if self.token else "-"
+        reason = self.reason.replace('"', "'")
+        return (f"inbound message={self.message_id or '-'} token={token} uid={self.uid or '-'} "
+                f"attendee={self.attendee or '-'} outcome={self.outcome} folder={self.folder or 'INBOX'} "
+                f'reason="{reason}"')
+
+
+def _token_time(value) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)).timestamp()
+    if isinstance(value, (int, float)):
+        return float(value)
+    try:
+        parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)).timestamp()
+
+
+def _date_header(msg: Message) -> dt.datetime | None:
+    try:
+        value = email.utils.parsedate_to_datetime(str(msg.get("Date", "")))
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+def _body_of(raw: bytes) -> bytes:
+    for sep in (b"\r\n\r\n", b"\n\n"):
+        idx = raw.find(sep)
+        if idx >= 0:
+            return raw[idx + len(sep):]
+    return b""
+
+
+def newer(reply: AppliedReply, last: AppliedReply) -> bool:
+    """RFC 5546 §2.1.5: higher SEQUENCE wins; then later DTSTAMP; then later Date header
+    (iOS and Outlook for Mac copy the request's DTSTAMP into every reply); arrival only where a
+    Date is missing. All equal: not newer, so replaying a message changes nothing."""
+    if reply.sequence != last.sequence:
+        return reply.sequence > last.sequence
+    if reply.dtstamp and last.dtstamp and reply.dtstamp != last.dtstamp:
+        return reply.dtstamp > last.dtstamp
+    if reply.date_header and last.date_header:
+        return reply.date_header > last.date_header
+    if reply.arrival and last.arrival:
+        return reply.arrival > last.arrival
+    return False
+
+
+class Processor:
+    def __init__(
+        self,
+        settings: InboundSettings,
+        state: InboundState,
+        lookup_token: Callable[[str], object | None],
+        events: EventStore,
+        send: Callable[[object], None] | None = None,
+        last_sent_sequence: Callable[[str, str, str, str], int | None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.settings = settings
+        self.invite = settings.invite
+        self.state = state
+        self.lookup_token = lookup_token
+        self.events = events
+        self.send = send
+        self.last_sent_sequence = last_sent_sequence
+        self.clock = clock
+
+    # ================================================================== entry point
+    def process(self, raw: bytes, *, arrival: dt.datetime | None = None,
+                imap_ref: tuple[int, int] | None = None) -> Decision:
+        """Decide, apply, record, forward. Never raises."""
+        try:
+            msg = mime.parse_message(raw)
+            message_id = " ".join(str(msg.get("Message-ID", "") or "").split())[:250]
+        except Exception as exc:  # noqa: BLE001 - the parser is lenient; this is a last fence
+            msg, message_id = None, ""
+            log.debug("unparseable message: %s", exc)
+        key, body_hash = message_key(message_id, _body_of(raw))
+        try:
+            record = self.state.get(key)
+            if record is not None and record.state != "processing" and record.folder:
+                decision = Decision(record.folder, record.outcome or "duplicate",
+                                    f"already processed ({record.reason})", key, message_id,
+                                    record.token, record.ical_uid, record.attendee, duplicate=True)
+                decision.forward_pending = self._finish_forward(
+                    record.key, raw, msg, record.forward_kind, record.forward_details, record.forward_to,
+                    record.reason, record.forward_state)
+                log.info(decision.log_line())
+                return decision
+            self.state.begin(key, message_id, body_hash, imap_ref)
+        except Exception as exc:  # noqa: BLE001 - the database is our hand-off: no decision without it
+            decision = Decision(None, "deferred", f"state database: {type(exc).__name__}: {exc}", key, message_id)
+            log.error(decision.log_line())
+            return decision
+
+        try:
+            if msg is None:
+                decision = Decision(REJECTED, "rejected", "message could not be parsed")
+            else:
+                decision = self._decide(raw, msg, arrival or dt.datetime.now(dt.timezone.utc))
+        except TransientError as exc:
+            decision = Decision(None, "deferred", f"transient: {exc}")
+        except Exception as exc:  # noqa: BLE001 - a bug must not stop the mailbox: file and say so
+            log.debug("internal error on %s:\n%s", message_id, traceback.format_exc())
+            decision = Decision(REJECTED, "rejected", f"internal error: {type(exc).__name__}")
+        decision.key, decision.message_id = key, message_id
+
+        if decision.folder is None:
+            log.warning(decision.log_line())
+            return decision
+        try:
+            self.state.decide(key, folder=decision.folder, outcome=decision.outcome, reason=decision.reason,
+                              token=decision.token, ical_uid=decision.uid, attendee=decision.attendee,
+                              forward_kind=decision.forward_kind, forward_details=decision.forward_details,
+                              forward_to=decision.forward_to, applied=decision.applied)
+        except Exception as exc:  # noqa: BLE001
+            decision = Decision(None, "deferred", f"state database: {type(exc).__name__}: {exc}", key, message_id)
+            log.error(decision.log_line())
+            return decision
+        log.info(decision.log_line())
+        if decision.forward_kind:
+            decision.forward_pending = self._finish_forward(
+                key, raw, msg, decision.forward_kind, decision.forward_details, decision.forward_to,
+                decision.reason, "pending")
+        return decision
+
+    # ================================================================== forwarding
+    def _finish_forward(self, key, raw, msg, kind, details, organizer, reason, forward_state) -> bool:
+        """Send a pending forward once; True while it is still pending (SMTP failed)."""
+        if not kind or forward_state != "pending" or not organizer or msg is None:
+            return False
+        since = self.clock() - 3600
+        if self.state.forwards_since(organizer, since) >= self.settings.forward_limit_per_hour:
+            self.state.set_forward_state(key, "suppressed")
+            log.warning("inbound forward to %s suppressed: more than %d forwards in the last hour",
+                        organizer, self.settings.forward_limit_per_hour)
+            return False
+        if self.send is None:
+            self.state.set_forward_state(key, "suppressed")
+            log.warning("inbound forward to %s not sent: no mail sender configured", organizer)
+            return False
+        forward = build_forward(
+            raw, msg, kind=kind, reason=reason or "", organizer=organizer,
+            invitation_address=self.settings.invitation_address, site_name=self.settings.site_name,
+            instance_id=self.settings.instance_id, message_key=key, details=details or "")
+        try:
+            self.send(forward)
+        except Exception as exc:  # noqa: BLE001 - stays pending; the next pass retries it
+            log.warning("inbound forward to %s failed, will retry: %s: %s", organizer, type(exc).__name__, exc)
+            return True
+        self.state.set_forward_state(key, "sent", organizer)
+        return False
+
+    # ================================================================== the decision
+    def _decide(self, raw: bytes, msg: Message, arrival: dt.datetime) -> Decision:
+        settings = self.settings
+        loop = msg.get_all(LOOP_HEADER) or []
+        if any(str(v).strip() == settings.instance_id for v in loop):
+            return Decision(REJECTED, "dropped", "carries our own loop header")
+
+        bounce = dsn.detect_bounce(msg)
+        if bounce is not None:
+            return self._bounce(msg, bounce)
+
+        extraction = mime.extract_calendars(msg, settings.max_itip_bytes)
+        cal_part = extraction.first
+        itip: ItipMessage | None = None
+        parse_error = None
+        if cal_part is not None:
+            try:
+                itip = parse_itip(cal_part.text, cal_part.method_param)
+            except ICalError as exc:
+                parse_error = str(exc)
+
+        organizer_value = itip.organizer if itip else None
+        candidates = token_candidates(msg, self.invite, organizer_value)
+        token = None
+        for cand in candidates:
+            token = self.lookup_token(cand.token)
+            if token is not None:
+                break
+        if token is None:
+            if candidates:
+                return Decision(UNKNOWN, "unknown token", f"token {candidates[0].token[:8]}… from "
+                                f"{candidates[0].source} is not ours (kept 72 h)", token=candidates[0].token)
+            return Decision(REJECTED, "rejected", "not addressed to a token address; nobody to forward to")
+
+        base = dict(token=token.token, uid=token.uid, attendee=cal_address(token.attendee))
+        organizer_addr = cal_address(token.organizer)
+
+        def rejected(reason: str, forward: bool = True, details: str = "") -> Decision:
+            return Decision(REJECTED, "rejected", reason, **base,
+                            forward_kind="rejected" if forward else None, forward_details=details,
+                            forward_to=organizer_addr if forward else None)
+
+        created = _token_time(getattr(token, "accessed", None)) or _token_time(getattr(token, "created", None))
+        if created is not None and self.clock() - created > settings.token_ttl_days * 86400:
+            return rejected(f"token expired (older than {settings.token_ttl_days} days)")
+
+        if extraction.oversize:
+            return rejected(f"calendar part of {max(extraction.oversize)} bytes exceeds max_itip_bytes "
+                            f"{settings.max_itip_bytes}")
+        if extraction.truncated:
+            return rejected(f"more than {mime.MAX_PARTS} MIME parts or nested deeper than {mime.MAX_DEPTH}")
+        if cal_part is None:
+            return Decision(FORWARDED, "forwarded", "no calendar part (non-iTIP mail)", **base,
+                            forward_kind="non-itip", forward_to=organizer_addr)
+        if itip is None:
+            return rejected(f"calendar part unreadable: {parse_error}")
+        if len(itip.instances) > settings.max_vevents:
+            return rejected(f"{len(itip.instances)} VEVENTs exceed the limit of {settings.max_vevents}")
+        if itip.method_mismatch:
+            log.info("inbound message %s: Content-Type method=%s but METHOD:%s; METHOD decides",
+                     msg.get("Message-ID", "-"), itip.method_param, itip.calendar.value("METHOD"))
+        method = itip.method
+        if not method:
+            # RFC 6047 §2.4 Note 2: no method anywhere is not an iMIP part (a person's .ics).
+            return Decision(FORWARDED, "forwarded", "calendar without METHOD (not iTIP)", **base,
+                            forward_kind="non-itip", forward_to=organizer_addr)
+
+        verdict = authres.evaluate(msg, settings.auth_policy, settings.authserv_id)
+        if not verdict.passed:
+            return rejected(f"sender authentication: {verdict.note}")
+        if verdict.policy == "warn" and verdict.note.startswith("warning"):
+            log.info("inbound message %s: %s", msg.get("Message-ID", "-"), verdict.note)
+
+        if method == "COUNTER":
+            return Decision(FORWARDED, "forwarded", "COUNTER: proposal forwarded, no state change", **base,
+                            forward_kind="counter", forward_to=organizer_addr,
+                            forward_details=_proposal_text(itip))
+        if method != "REPLY":
+            return Decision(FORWARDED, "forwarded", f"METHOD:{method} is never applied", **base,
+                            forward_kind="request", forward_to=organizer_addr)
+        return self._reply(msg, itip, token, base, organizer_addr, arrival, rejected)
+
+    # ------------------------------------------------------------------ REPLY
+    def _reply(self, msg, itip: ItipMessage, token, base, organizer_addr, arrival, rejected) -> Decision:
+        attendee = base["attendee"]
+        if itip.uids != {token.uid}:
+            return rejected(f"calendar UID {', '.join(sorted(itip.uids)) or '(none)'} is not the token's UID")
+        for inst in itip.instances:
+            if len(inst.attendees) != 1:
+                return rejected(f"{len(inst.attendees)} VEVENT-level ATTENDEEs (a REPLY has exactly one)")
+            if cal_address(inst.attendees[0].value) != attendee:
+                return rejected(f"attendee {cal_address(inst.attendees[0].value)} is not the token's attendee")
+            partstat = (inst.attendees[0].param("PARTSTAT") or "").upper()
+            if partstat not in PARTSTATS:
+                return rejected(f"PARTSTAT {partstat or '(none)'} is not a VEVENT participation status")
+
+        date_header = iso(_date_header(msg))
+        for attempt in range(PUT_ATTEMPTS):
+            result = self._write_back(itip, token, base, organizer_addr, attendee, date_header, arrival,
+                                      rejected)
+            if result is not None:
+                return result
+            log.info("inbound uid=%s: event changed meanwhile (412), re-reading (attempt %d)",
+                     token.uid, attempt + 1)
+        raise TransientError(f"event {token.uid} kept changing under us ({PUT_ATTEMPTS} times 412)")
+
+    def _write_back(self, itip, token, base, organizer_addr, attendee, date_header, arrival, rejected):
+        stored = self.events.find(token.organizer, token.uid)
+        if stored is None:
+            return rejected("the event no longer exists")
+        try:
+            calendar = parse(stored.text)
+        except ICalError as exc:
+            return rejected(f"stored event unreadable: {exc}")
+        stored_master = eventedit.master(calendar) or (eventedit.events(calendar) or [None])[0]
+        if stored_master is None:
+            return rejected("stored object has no VEVENT")
+        stored_org = cal_address(stored_master.value("ORGANIZER"))
+        if stored_org != organizer_addr:
+            return rejected(f"the event's organizer is now {stored_org or '(none)'}, not the token's")
+
+        applied = []
+        outcomes = []
+        changed = False
+        skipped = []
+        for inst in itip.instances:
+            rid_key = instant_key(inst.recurrence_id) or ""
+            comp = eventedit.find_component(calendar, inst.recurrence_id)
+            creating = False
+            if comp is None:
+                # An instance without an override yet: it must be an instance of the series.
+                if stored_master is None or not eventedit.recurring(stored_master):
+                    return rejected(f"RECURRENCE-ID {inst.recurrence_id.value} on an event that does not recur")
+                if eventedit.excluded(stored_master, inst.recurrence_id):
+                    return rejected(f"instance {inst.recurrence_id.value} was removed from the series")
+                if eventedit.attendee_on(stored_master, attendee) is None:
+                    return rejected("attendee is not invited (party crasher, not added)", details=_who(inst))
+                creating = True
+            elif eventedit.attendee_on(comp, attendee) is None:
+                return rejected("attendee is not invited (party crasher, not added)", details=_who(inst))
+
+            # Stale: older than what we last sent this attendee (or than the event itself).
+            threshold = None
+            if self.last_sent_sequence is not None:
+                threshold = self.last_sent_sequence(token.organizer, token.uid, rid_key, attendee)
+            if threshold is None:
+                source = comp if comp is not None else stored_master
+                try:
+                    threshold = int((source.value("SEQUENCE") or "0").strip())
+                except ValueError:
+                    threshold = 0
+            if inst.sequence is not None and inst.sequence < threshold:
+                return Decision(REJECTED, "stale", f"SEQUENCE {inst.sequence} is older than {threshold}",
+                                **base)
+
+            last = self.state.last_applied(organizer_addr, token.uid, rid_key, attendee)
+            partstat = inst.attendees[0].param("PARTSTAT").upper()
+            candidate = AppliedReply(
+                sequence=inst.sequence if inst.sequence is not None else (last.sequence if last else 0),
+                dtstamp=iso(inst.dtstamp), date_header=date_header, arrival=iso(arrival),
+                partstat=partstat, message_key="")
+            if last is not None and not newer(candidate, last):
+                skipped.append(rid_key or "master")
+                continue
+
+            rstatus = inst.request_status
+            if rstatus and rstatus[:1] in ("3", "5"):
+                new_partstat, schedule_status = None, rstatus  # a failure report changes no PARTSTAT
+            else:
+                new_partstat = partstat
+                schedule_status = rstatus if rstatus and rstatus[:1] == "2" else "2.0"
+            if creating:
+                comp = eventedit.create_override(calendar, inst.recurrence_id)
+                changed = True
+            att = eventedit.attendee_on(comp, attendee)
+            changed |= eventedit.set_attendee_status(att, new_partstat, schedule_status)
+            applied.append(((organizer_addr, token.uid, rid_key, attendee), candidate))
+            label = new_partstat or f"SCHEDULE-STATUS {schedule_status}"
+            outcomes.append(label + (f" for {inst.recurrence_id.value}" if inst.recurrence_id else ""))
+
+        if not applied:
+            return Decision(PROCESSED, "ignored", f"not newer than the last applied reply ({', '.join(skipped)})",
+                            **base)
+        if changed and not self.events.put(stored, calendar.serialize()):
+            return None  # 412: re-read and decide again
+        comments = [c for inst in itip.instances for c in inst.comments]
+        proposal = _proposal_text(itip) if any(i.proposal for i in itip.instances) else ""
+        decision = Decision(PROCESSED, "applied " + ", ".join(outcomes),
+                            "" if changed else "event already said so", **base, applied=applied)
+        if comments or proposal:
+            decision.forward_kind = "counter" if proposal else "comment"
+            decision.forward_to = organizer_addr
+            decision.forward_details = "\n\n".join(filter(None, [
+                "Comment: " + "\n".join(comments) if comments else "", proposal]))
+            decision.reason = (decision.reason + "; " if decision.reason else "") + (
+                "proposal forwarded" if proposal else "comment forwarded")
+        return decision
+
+    # ------------------------------------------------------------------ bounces
+    def _bounce(self, msg: Message, bounce: dsn.Bounce) -> Decision:
+        if not bounce.failed:
+            return Decision(PROCESSED, "ignored", "delivery report without a failure (delayed/relayed)")
+        returned = bounce.returned
+        organizer_value = None
+        if returned is not None:
+            extraction = mime.extract_calendars(returned, self.settings.max_itip_bytes)
+            if extraction.first is not None:
+                try:
+                    organizer_value = parse_itip(extraction.first.text, extraction.first.method_param).organizer
+                except ICalError:
+                    organizer_value = None
+        candidates = token_candidates(msg, self.invite, None)
+        if returned is not None:
+            for name in ("Reply-To", "From"):
+                token = self.invite.token_of(str(email.utils.parseaddr(header_text(returned.get(name, "")))[1]))
+                if token:
+                    candidates.append(TokenCandidate(token, f"returned {name}"))
+            if organizer_value:
+                token = self.invite.token_of(organizer_value)
+                if token:
+                    candidates.append(TokenCandidate(token, "returned ORGANIZER"))
+        token = None
+        for cand in candidates:
+            token = self.lookup_token(cand.token)
+            if token is not None:
+                break
+        if token is None:
+            return Decision(REJECTED, "bounce", "bounce of a message without a known token; not forwarded")
+        attendee = cal_address(token.attendee)
+        base = dict(token=token.token, uid=token.uid, attendee=attendee)
+        for _attempt in range(PUT_ATTEMPTS):
+            stored = self.events.find(token.organizer, token.uid)
+            if stored is None:
+                return Decision(PROCESSED, "bounce", "bounce for an event that no longer exists", **base)
+            try:
+                calendar = parse(stored.text)
+            except ICalError as exc:
+                return Decision(REJECTED, "bounce", f"stored event unreadable: {exc}", **base)
+            changed = False
+            for comp in eventedit.events(calendar):
+                att = eventedit.attendee_on(comp, attendee)
+                if att is not None:
+                    changed |= eventedit.set_attendee_status(att, None, "5.1")
+            if not changed or self.events.put(stored, calendar.serialize()):
+                status = f" ({bounce.status})" if bounce.status else ""
+                return Decision(PROCESSED, "bounce", f"invitation undeliverable{status}: SCHEDULE-STATUS 5.1",
+                                **base)
+        raise TransientError(f"event {token.uid} kept changing under us")
+
+
+def _who(inst: Instance) -> str:
+    att = inst.attendees[0] if inst.attendees else None
+    return f"Reply for {att.value}" if att is not None else ""
+
+
+def _proposal_text(itip: ItipMessage) -> str:
+    lines = []
+    for inst in itip.instances:
+        label = f"Instance {inst.recurrence_id.value}" if inst.recurrence_id else "Proposed"
+        if inst.proposal:
+            lines.append(f"{label}: {inst.proposal}")
+        elif itip.method == "COUNTER":
+            start = inst.component.value("DTSTART")
+            end = inst.component.value("DTEND")
+            lines.append(f"{label}: start {start or '?'}, end {end or '?'}")
+        if inst.comments:
+            lines.append("Comment: " + " ".join(inst.comments))
+    return "\n".join(lines)
