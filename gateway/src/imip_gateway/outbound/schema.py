@@ -40,6 +40,7 @@ CREATE TABLE jobs (
     change_id TEXT NOT NULL,
     created REAL NOT NULL,
     method TEXT NOT NULL,           -- REQUEST | CANCEL
+    reason TEXT NOT NULL,           -- new attendee | updated | removed | deleted | cancelled ...
     uid TEXT NOT NULL,
     point TEXT,
     organizer TEXT NOT NULL,        -- the organizer's CUA as on the event

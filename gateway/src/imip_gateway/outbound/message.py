@@ -1,0 +1,176 @@
+"""The RFC 6047 message around an iTIP object (requirements 5, 7, 21), built with `email`.
+
+    multipart/mixed
+      multipart/alternative
+        text/plain; charset=utf-8                   (human-readable summary)
+        [text/html; charset=utf-8]                  (only when templates_dir has one)
+        text/calendar; charset=UTF-8; method=REQUEST  (base64, CRLF lines)
+      application/ics; name=invite.ics             (the same object as an attachment)
+
+Headers: From "<Organizer CN> (via <site>)" <invitation address> (our domain, so SPF/DKIM/DMARC
+align), To the attendee, Reply-To the token address, Date, a Message-ID derived from the job id
+(stable across retries), Auto-Submitted: auto-generated (RFC 3834) and the loop header
+X-IMIP-Gateway: <instance id>.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+import string
+from dataclasses import dataclass
+from email import policy as email_policy
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr
+from pathlib import Path
+
+import icalendar
+
+from imip_gateway.ical import events
+
+LOOP_HEADER = "X-IMIP-Gateway"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+def clean_header_text(value: str) -> str:
+    """No CR/LF or other control characters in header text (header injection)."""
+    return _CONTROL.sub(" ", value).strip()
+
+
+def message_id_for(job_id: str, domain: str) -> str:
+    return f"<imip-{job_id}@{domain}>"
+
+
+@dataclass(frozen=True)
+class Envelope:
+    job_id: str
+    message_id: str
+    method: str
+    reason: str
+    attendee: str            # mailto:...
+    organizer_name: str
+    organizer_address: str
+    token_address: str
+    from_address: str        # the invitation address
+    site_name: str
+    instance_id: str
+
+
+def _first_event(calendar: icalendar.Calendar) -> icalendar.cal.Component | None:
+    comps = events(calendar)
+    masters = [c for c in comps if c.get("RECURRENCE-ID") is None]
+    return (masters or comps or [None])[0]
+
+
+def _when(event: icalendar.cal.Component | None) -> str:
+    if event is None or event.get("DTSTART") is None:
+        return ""
+    start = event.get("DTSTART").dt
+    tzid = event.get("DTSTART").params.get("TZID")
+    if isinstance(start, dt.datetime):
+        text = start.strftime("%Y-%m-%d %H:%M")
+        zone = tzid or (start.tzname() if start.tzinfo else "")
+        return f"{text} {zone}".strip()
+    return start.strftime("%Y-%m-%d") + " (all day)"
+
+
+def subject_for(method: str, reason: str, summary: str) -> str:
+    if method == "CANCEL":
+        prefix = "Cancelled"
+    elif reason == "new attendee":
+        prefix = "Invitation"
+    else:
+        prefix = "Updated invitation"
+    return clean_header_text(f"{prefix}: {summary}" if summary else prefix)
+
+
+def _fields(envelope: Envelope, calendar: icalendar.Calendar) -> dict[str, str]:
+    event = _first_event(calendar)
+    return {
+        "summary": str(event.get("SUMMARY", "")) if event is not None else "",
+        "when": _when(event),
+        "location": str(event.get("LOCATION", "")) if event is not None else "",
+        "description": str(event.get("DESCRIPTION", "")) if event is not None else "",
+        "organizer": envelope.organizer_name or envelope.organizer_address,
+        "organizer_address": envelope.organizer_address,
+        "attendee": envelope.attendee[len("mailto:"):],
+        "site": envelope.site_name,
+        "method": envelope.method,
+    }
+
+
+DEFAULT_TEXT = {
+    "request": ("$organizer invites you to: $summary\n\nWhen:  $when\nWhere: $location\n\n$description\n\n"
+                "Your calendar program can accept or decline this invitation; the answer goes back to "
+                "$organizer.\n-- \nSent for $organizer by the calendar of $site.\n"),
+    "update": ("$organizer updated an event you are invited to: $summary\n\nWhen:  $when\n"
+               "Where: $location\n\n$description\n\n-- \nSent for $organizer by the calendar of $site.\n"),
+    "cancel": ("$organizer cancelled: $summary\n\nWhen:  $when\nWhere: $location\n\n"
+               "-- \nSent for $organizer by the calendar of $site.\n"),
+}
+
+
+def _template_name(method: str, reason: str) -> str:
+    if method == "CANCEL":
+        return "cancel"
+    return "request" if reason == "new attendee" else "update"
+
+
+def _render(templates_dir: Path | None, name: str, suffix: str, fields: dict[str, str]) -> str | None:
+    text = None
+    if templates_dir is not None:
+        path = templates_dir / f"{name}.{suffix}"
+        if path.is_file():
+            text = path.read_text(encoding="utf-8")
+    if text is None:
+        if suffix != "txt":
+            return None
+        text = DEFAULT_TEXT[name]
+    if suffix == "html":
+        fields = {k: html.escape(v) for k, v in fields.items()}
+    return string.Template(text).safe_substitute(fields)
+
+
+def build_message(envelope: Envelope, calendar_text: str, *, now: dt.datetime,
+                  templates_dir: Path | None = None) -> EmailMessage:
+    calendar = icalendar.Calendar.from_ical(calendar_text)
+    method = str(calendar.get("METHOD")).upper()
+    if method != envelope.method:
+        raise ValueError(f"job {envelope.job_id}: METHOD {method} differs from the job's {envelope.method}")
+    fields = _fields(envelope, calendar)
+    name = _template_name(method, envelope.reason)
+
+    msg = EmailMessage(policy=email_policy.SMTP)
+    display = f"{envelope.organizer_name or envelope.organizer_address} (via {envelope.site_name})"
+    msg["From"] = formataddr((clean_header_text(display), envelope.from_address))
+    msg["To"] = envelope.attendee[len("mailto:"):]
+    msg["Reply-To"] = envelope.token_address
+    msg["Subject"] = subject_for(method, envelope.reason, fields["summary"])
+    msg["Date"] = format_datetime(now.astimezone(dt.timezone.utc))
+    msg["Message-ID"] = envelope.message_id
+    msg["Auto-Submitted"] = "auto-generated"
+    msg[LOOP_HEADER] = clean_header_text(envelope.instance_id)
+    msg.make_mixed()
+
+    alternative = EmailMessage(policy=email_policy.SMTP)
+    alternative.set_content(_render(templates_dir, name, "txt", fields), subtype="plain",
+                            charset="utf-8")
+    html_text = _render(templates_dir, name, "html", fields)
+    if html_text is not None:
+        alternative.add_alternative(html_text, subtype="html", charset="utf-8")
+    else:
+        alternative.make_alternative()
+    # CRLF line ends inside the calendar, whatever produced it (RFC 5545 §3.1).
+    ics = calendar_text.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
+    calendar_part = EmailMessage(policy=email_policy.SMTP)
+    calendar_part.set_content(ics, maintype="text", subtype="calendar", cte="base64",
+                              params={"method": method, "charset": "UTF-8"})
+    alternative.attach(calendar_part)
+    msg.attach(alternative)
+
+    attachment = EmailMessage(policy=email_policy.SMTP)
+    attachment.set_content(ics, maintype="application", subtype="ics", cte="base64",
+                           disposition="attachment", filename="invite.ics", params={"name": "invite.ics"})
+    msg.attach(attachment)
+    return msg

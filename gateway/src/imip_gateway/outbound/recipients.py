@@ -1,0 +1,52 @@
+"""Who gets mail: the scheduling policy of requirements 3 and 22.
+
+- Only events whose ORGANIZER is a local user (an address in [gateway] local_domains).
+- Not when the organizer opted out: SCHEDULE-AGENT=CLIENT on ORGANIZER (their client sends its
+  own iMIP, e.g. Thunderbird on Radicale), or the owner or organizer listed in opt_out_users.
+- Recipients: ATTENDEEs with a mailto: address outside the local domains, SCHEDULE-AGENT absent
+  or SERVER (RFC 6638 §7.1: CLIENT and NONE mean the server must not send; unknown values count
+  as NONE), and not the organizer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import icalendar
+
+from imip_gateway.ical import address_of
+
+
+@dataclass(frozen=True)
+class Policy:
+    is_local: Callable[[str], bool]          # address -> in a local domain?
+    opt_out_users: tuple[str, ...] = ()      # lower-case user names or addresses
+
+    def organizer_opted_out(self, organizer: icalendar.vCalAddress, owner: str | None) -> str | None:
+        """Why no mail is sent for this organizer, or None when the gateway should send."""
+        agent = str(organizer.params.get("SCHEDULE-AGENT", "SERVER")).upper()
+        if agent == "CLIENT":
+            return "organizer has SCHEDULE-AGENT=CLIENT (the client sends its own invitations)"
+        if agent not in ("SERVER",):
+            return f"organizer has SCHEDULE-AGENT={agent}"
+        address = address_of(organizer)
+        candidates = {address, address.split("@", 1)[0]}
+        if owner:
+            candidates.add(owner.lower())
+        hit = candidates & set(self.opt_out_users)
+        if hit:
+            return f"opted out in opt_out_users ({sorted(hit)[0]})"
+        return None
+
+    def is_recipient(self, attendee: icalendar.vCalAddress, organizer_address: str) -> bool:
+        value = str(attendee).strip()
+        if not value.lower().startswith("mailto:"):
+            return False
+        address = address_of(value)
+        if "@" not in address or address == organizer_address:
+            return False
+        if self.is_local(address):
+            return False
+        agent = str(attendee.params.get("SCHEDULE-AGENT", "SERVER")).upper()
+        return agent == "SERVER"
