@@ -31,11 +31,14 @@ _INTRO = {
 
 
 def _sender(original: Message) -> tuple[str, str]:
+    """(display name, address) of whom the organizer's answer should reach; the address only
+    when it can go into a header as is (ASCII, one @, no spaces): otherwise it is named in the
+    body only."""
     for name in ("Reply-To", "From", "Sender"):
         value = original.get(name)
         if value:
             display, addr = email.utils.parseaddr(header_text(value))
-            if addr and "@" in addr:
+            if addr and addr.count("@") == 1 and addr.isascii() and addr.isprintable() and " " not in addr:
                 return display, addr
     return "", ""
 

@@ -254,10 +254,15 @@ class Processor:
             self.state.set_forward_state(key, "suppressed")
             log.warning("inbound forward to %s not sent: no mail sender configured", organizer)
             return False
-        forward = build_forward(
-            raw, msg, kind=kind, reason=reason or "", organizer=organizer,
-            invitation_address=self.settings.invitation_address, site_name=self.settings.site_name,
-            instance_id=self.settings.instance_id, message_key=key, details=details or "")
+        try:
+            forward = build_forward(
+                raw, msg, kind=kind, reason=reason or "", organizer=organizer,
+                invitation_address=self.settings.invitation_address, site_name=self.settings.site_name,
+                instance_id=self.settings.instance_id, message_key=key, details=details or "")
+        except Exception as exc:  # noqa: BLE001 - a hostile original must not block the mailbox
+            self.state.set_forward_state(key, "suppressed")
+            log.warning("inbound forward to %s not built: %s: %s", organizer, type(exc).__name__, exc)
+            return False
         try:
             self.send(forward)
         except Exception as exc:  # noqa: BLE001 - stays pending; the next pass retries it
