@@ -242,7 +242,7 @@ def test_expired_token_is_rejected(world):
     assert decision.folder == "Rejected" and "expired" in decision.reason
 
 
-def test_oversize_part_is_rejected(world, radicale):
+def test_oversize_part_is_rejected(world):
     uid, token = world.new_event()
     world.processor.settings.max_itip_bytes = 2048
     ics = m.reply_ics(uid, extra="DESCRIPTION:" + "x" * 3000)
@@ -269,7 +269,7 @@ def test_stale_sequence_changes_nothing(world):
 
 def test_event_deleted_meanwhile(world):
     uid, token = world.new_event()
-    world.radicale.client("alice@example.test").delete(f"/alice@example.test/work/{uid}.ics")
+    world.radicale.client("alice").delete(f"/alice/work/{uid}.ics")
     decision = world.process(m.google(token, m.reply_ics(uid)))
     assert decision.folder == "Rejected" and decision.reason == "the event no longer exists"
 
@@ -390,7 +390,7 @@ def test_require_policy_without_our_header_rejects(world):
 # ------------------------------------------------------------------ concurrency (real 412)
 def test_concurrent_edit_gets_412_and_is_re_read(world):
     uid, token = world.new_event()
-    organizer = world.radicale.client("alice@example.test")
+    organizer = world.radicale.client("alice")
 
     class EditingBetweenReadAndWrite(CalDAVEvents):
         edits = 0
@@ -399,7 +399,7 @@ def test_concurrent_edit_gets_412_and_is_re_read(world):
             found = super().find(organizer_cua, event_uid)
             if self.edits == 0:  # the organizer saves a new summary right after our read
                 self.edits += 1
-                organizer.put(f"/alice@example.test/work/{uid}.ics", found.text.replace("SUMMARY:Planning", "SUMMARY:Moved"))
+                organizer.put(f"/alice/work/{uid}.ics", found.text.replace("SUMMARY:Planning", "SUMMARY:Moved"))
             return found
 
     world.processor.events = EditingBetweenReadAndWrite(world.radicale.client(), world.conn)
@@ -420,11 +420,11 @@ def test_decision_log_line(world, caplog):
     assert token not in line and PASSWORD not in caplog.text
 
 
-def test_processor_builds_from_settings_only(world, radicale):
+def test_processor_builds_from_settings_only(world, inbound_radicale):
     """A second processor over the same database sees the first one's decisions (durable)."""
     uid, token = world.new_event()
     raw = m.google(token, m.reply_ics(uid))
     assert world.process(raw).outcome == "applied ACCEPTED"
-    other = Processor(make_settings(), world.state, world.tokens.lookup, CalDAVEvents(radicale.client()))
+    other = Processor(make_settings(), world.state, world.tokens.lookup, CalDAVEvents(inbound_radicale.client()))
     assert other.process(raw).duplicate
     assert email.message_from_bytes(raw)["Message-ID"] == "<constructed-1@external.test>"
