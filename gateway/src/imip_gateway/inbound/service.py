@@ -1,0 +1,134 @@
+"""The inbound half inside `imip-gateway run`: InboundService(cfg, conn).run_forever(stop).
+
+imip_gateway.service starts `run(cfg, stop)` in its own thread with its own database
+connection. IMAP or CalDAV failures never end the loop: it backs off (doubling, capped at five
+minutes) and logs one line per failure; the state database keeps every decision, so a restart
+resumes where the last run stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from imip_gateway import db
+from imip_gateway.caldav_client import CalDAVClient
+from imip_gateway.config import Config
+from imip_gateway.credentials import read_secret
+from imip_gateway.tokens import TokenStore
+
+from .events import CalDAVEvents
+from .imap import MailboxWorker
+from .processor import InboundSettings, Processor
+from .state import InboundState
+
+__all__ = ["InboundService", "run", "settings_from_config"]
+
+log = logging.getLogger("imip_gateway.inbound")
+MAX_BACKOFF = 300.0
+
+
+def settings_from_config(cfg: Config) -> InboundSettings:
+    return InboundSettings(
+        invitation_address=cfg.invitations.address,
+        instance_id=cfg.gateway.instance_id,
+        local_domains=tuple(cfg.gateway.local_domains),
+        site_name=cfg.gateway.site_name,
+        max_itip_bytes=cfg.gateway.max_itip_bytes,
+        token_ttl_days=cfg.gateway.token_ttl_days,
+        auth_policy=cfg.gateway.auth_policy,
+        # Our MTA stamps Authentication-Results with its host name; [gateway] authserv_id, when
+        # the config gains it, overrides this.
+        authserv_id=getattr(cfg.gateway, "authserv_id", None) or cfg.gateway.instance_id,
+    )
+
+
+def _sender(cfg: Config):
+    """Forwards go out like invitations: SMTP submission as the invitation account."""
+    if not cfg.smtp.user:
+        return None
+    from imip_gateway.outbound.smtp import Submitter
+
+    submitter = Submitter(cfg.smtp.host, cfg.smtp.port, cfg.smtp.user, read_secret(cfg.smtp.password_credential),
+                          starttls=cfg.smtp.starttls, ca_file=cfg.smtp.ca_file, timeout=cfg.smtp.timeout_seconds)
+
+    def send(message) -> None:
+        outcome = submitter.send(message, cfg.invitations.address, str(message["To"]))
+        if outcome.ok:
+            return
+        if outcome.permanent:
+            log.error("inbound forward to %s refused for good: %s", message["To"], outcome.detail)
+            return
+        raise OSError(outcome.detail)  # temporary: the message stays in INBOX, retried next pass
+
+    send.close = submitter.close  # type: ignore[attr-defined]
+    return send
+
+
+class InboundService:
+    def __init__(self, cfg: Config, conn, *, imap_password: str | None = None,
+                 caldav: CalDAVClient | None = None, send=None, connect=None):
+        self.cfg = cfg
+        self.conn = conn
+        self.state = InboundState(conn)
+        if caldav is None:
+            caldav = CalDAVClient(cfg.caldav.url, cfg.caldav.user, read_secret(cfg.caldav.password_credential),
+                                  ca_file=cfg.caldav.ca_file)
+        self.caldav = caldav
+        tokens = TokenStore(conn)
+        self.processor = Processor(
+            settings_from_config(cfg), self.state, tokens.lookup, CalDAVEvents(caldav, conn),
+            send=send if send is not None else _sender(cfg),
+            last_sent_sequence=self._last_sent_sequence,
+        )
+        self.worker = MailboxWorker(
+            host=cfg.imap.host, port=cfg.imap.port, tls=cfg.imap.tls, user=cfg.imap.user,
+            password=imap_password if imap_password is not None else read_secret(cfg.imap.password_credential),
+            ca_file=cfg.imap.ca_file, processor=self.processor, state=self.state,
+            polling_seconds=cfg.imap.polling_seconds, connect=connect)
+        self.failures = 0
+
+    def _last_sent_sequence(self, _organizer: str, uid: str, rid: str, _attendee: str) -> int | None:
+        try:
+            from imip_gateway.outbound.schema import last_sent_sequence
+        except ImportError:
+            return None
+        try:
+            return last_sent_sequence(self.conn, uid, rid)
+        except Exception:  # noqa: BLE001 - no outbound tables: fall back to the event's SEQUENCE
+            return None
+
+    def run_once(self) -> int:
+        """One pass over INBOX; raises on IMAP failure (run_forever backs off)."""
+        return self.worker.pass_once()
+
+    def run_forever(self, stop: threading.Event) -> None:
+        log.info("inbound: reading %s@%s:%d (%s), polling every %d s when IDLE is not offered",
+                 self.cfg.imap.user, self.cfg.imap.host, self.cfg.imap.port,
+                 "TLS" if self.cfg.imap.tls else "STARTTLS", self.cfg.imap.polling_seconds)
+        while not stop.is_set():
+            try:
+                self.run_once()
+                self.failures = 0
+                self.worker.wait(stop)
+            except Exception as exc:  # noqa: BLE001 - IMAP/CalDAV down: back off and retry
+                self.failures += 1
+                delay = min(MAX_BACKOFF, 2.0 ** min(self.failures, 9))
+                self.state.set_status(imap_last_error=f"{type(exc).__name__}: {exc}"[:300],
+                                      imap_last_error_time=time.time())
+                log.error("inbound: %s: %s; retrying in %.0f s", type(exc).__name__, exc, delay)
+                self.worker.close()
+                self.caldav.close()
+                stop.wait(delay)
+        self.worker.close()
+        self.caldav.close()
+
+
+def run(cfg: Config, stop: threading.Event) -> None:
+    """Entry point used by imip_gateway.service (own thread, own connection)."""
+    conn = db.connect(cfg.gateway.db_path)
+    try:
+        InboundService(cfg, conn).run_forever(stop)
+    finally:
+        conn.close()
