@@ -58,7 +58,7 @@ lab-down: ## Stop and remove the lab (containers, networks, route); images stay
 	@tools/lab/lab down inventories/lab
 
 # ---------------------------------------------------------------- tests
-.PHONY: test lint unit sanity molecule molecule-all
+.PHONY: test lint unit sanity compat molecule molecule-all
 test: system-deps venv collection-link ## Lint, unit tests, sanity, every Molecule scenario
 	@tools/run-tests
 
@@ -76,6 +76,20 @@ molecule: system-deps venv collection-link ## One scenario: make molecule SCENAR
 	@[ -n "$(SCENARIO)" ] || { echo "usage: make molecule SCENARIO=<one of: $(SCENARIOS)>"; exit 2; }
 	@tools/lab/lab images
 	molecule test -s $(SCENARIO)
+
+compat: venv collection-link ## Unit + sanity on ansible-core 2.19/Python 3.11; hash tests with Debian 12/13's passlib and bcrypt
+	tools/compat-tests ansible-2.19
+	tools/compat-tests debian12-hash
+	tools/compat-tests debian13-hash
+
+# ---------------------------------------------------------------- AWX / execution environment
+.PHONY: ee drift-job
+ee: venv images ## Build the execution environment image (ansible-builder, base image without a registry)
+	tools/ee/build image
+
+drift-job: venv ## The scheduled drift job as AWX runs it: make drift-job INVENTORY=<path> [LIMIT=<hosts>]
+	@[ -n "$(INVENTORY)" ] || { echo "usage: make drift-job INVENTORY=<inventory> [LIMIT=<hosts>]"; exit 2; }
+	tools/drift-job --inventory $(INVENTORY) $(if $(LIMIT),--limit $(LIMIT))
 
 # ---------------------------------------------------------------- release
 .PHONY: changelog
