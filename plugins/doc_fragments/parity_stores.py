@@ -10,11 +10,32 @@ class ModuleDocFragment(object):
     # The `stores` option shared by imip.server.password_parity_info and imip.server.password_parity.
     DOCUMENTATION = r"""
 options:
+  insecure_files:
+    description:
+      - What to do when a file holding a copy of the password (an ini file, a whole file, a
+        passwd-file, a V(file) keychain item) is group- or world-writable or world-readable.
+      - V(warn) reports the path and mode as a warning; V(fail) makes each store in that file
+        an error (M(imip.server.password_parity) then writes nothing and fails).
+      - The mode is never changed: an existing file keeps its owner, group and mode.
+    type: str
+    choices: [warn, fail]
+    default: warn
   stores:
     description:
       - Every place that holds a copy of the password, each with a unique O(stores[].name).
       - Options that do not apply to a store's O(stores[].type) are an error, so a misplaced
-        option is never silently ignored.
+        option is never silently ignored. Two stores that are the same copy (the same file and
+        key, user or item) are an error; so are stores of different formats in one file.
+      - The secret must fit every store before anything is read or written. No store holds a
+        line break or NUL. An V(ini) value cannot start or end with white space or contain a
+        line or paragraph separator of any kind (V(\v), V(\f), V(\x1c-\x1e), V(\x85),
+        V(\u2028), V(\u2029)), because it would not be read back as written; a passwd-file
+        hash is checked against the limits of its O(stores[].scheme) (BLF-CRYPT uses only the
+        first 72 bytes, so a longer password is refused).
+      - Stores in the same file share one copy of it while they are compared and rewritten, so
+        a rotation of several keys or users of one file is written at once. Files are read as
+        lines split at C(\n) only (C(\r\n) endings are kept). A path that is a symbolic
+        link is read and written through the link, which is kept.
       - Probes run after every other store was read (and, for M(imip.server.password_parity),
         rewritten).
     type: list
@@ -68,14 +89,19 @@ options:
         description:
           - Section of the key (V(ini)). Leave it out for keys before the first section
             header.
+          - Not empty, no V(]), no line separator, no white space at either end.
         type: str
       key:
         description:
           - Key whose value is the password (V(ini); required there).
+          - No V(=) or V(:), no line separator, no white space at either end, and not starting
+            with V(#), V(;) or V([) (the line would be a comment or a section header).
         type: str
       user:
         description:
           - User whose password field is compared (V(passwd_file); required there).
+          - No V(:), white space or control characters, and not starting with V(#) (the line
+            would be a comment).
         type: str
       scheme:
         description:
@@ -87,6 +113,9 @@ options:
           - SHA512-CRYPT and SHA256-CRYPT are written with 5000 rounds, BLF-CRYPT with cost 5
             and ARGON2I/ARGON2ID with libsodium's interactive limits, like C(doveadm pw),
             because every login pays the hash cost.
+          - BLF-CRYPT uses only the first 72 bytes of a password, so a longer O(secret) is refused
+            before anything is written. A stored bcrypt hash cannot hold such a password
+            either, so it is reported as drifted.
           - Default V(SHA512-CRYPT).
         type: str
       passwd_fields:

@@ -50,13 +50,24 @@ BACKEND_HINTS = {
 # Dovecot's own defaults (doveadm pw): every login pays the hash cost, so match them.
 SHA_CRYPT_ROUNDS = 5000
 BLF_CRYPT_ROUNDS = 5
+# bcrypt uses the first 72 bytes of a password and ignores the rest (bcrypt >= 5 refuses
+# longer ones). passlib refuses passwords over 4096 bytes for every hash.
+BCRYPT_MAX_BYTES = 72
+PASSLIB_MAX_BYTES = 4096
 # libsodium's "interactive" limits, as doveadm pw writes them on Debian 12.
 ARGON2I_SETTINGS = {"type": "I", "memory_cost": 32768, "rounds": 4, "parallelism": 1}
 ARGON2ID_SETTINGS = {"type": "ID", "memory_cost": 65536, "rounds": 3, "parallelism": 1}
 
 
 class SchemeError(Exception):
-    """An unknown or unsupported scheme, or a hash that does not fit its scheme."""
+    """An unknown or unsupported scheme, or a hash that does not fit its scheme.
+
+    Messages never quote the hash or any other part of the password field.
+    """
+
+
+class SchemeLimitError(SchemeError):
+    """The password is longer than the scheme can hold (bcrypt: 72 bytes)."""
 
 
 class Scheme(object):
@@ -108,7 +119,38 @@ def supported_verify():
 
 
 def supported_write():
+    """The schemes a hash can be written with: the one list the roles and modules check against."""
     return sorted(s.name for s in _SCHEMES if s.writable)
+
+
+def write_problem(scheme_name):
+    """Why `scheme_name` cannot be written (unknown or verify-only), or None."""
+    name = canonical(scheme_name)
+    if name is None or not SCHEMES[name].writable:
+        return "unknown or read-only password scheme %s; the schemes a hash can be written with: %s" % (
+            scheme_name, ", ".join(supported_write()))
+    return None
+
+
+def _limit_problem(handler, secret):
+    size = len(secret.encode("utf-8"))
+    if handler == "bcrypt" and size > BCRYPT_MAX_BYTES:
+        return ("BLF-CRYPT (bcrypt) uses only the first %d bytes of a password and this password is longer; "
+                "use another scheme (SHA512-CRYPT, ARGON2ID, ...)" % BCRYPT_MAX_BYTES)
+    if handler not in (None, "plaintext") and size > PASSLIB_MAX_BYTES:
+        return "the password is longer than %d bytes, which passlib does not hash" % PASSLIB_MAX_BYTES
+    return None
+
+
+def secret_problem(scheme_name, secret):
+    """Why `secret` cannot be hashed with `scheme_name` (a scheme limit), or None.
+
+    Checked before anything is written, so a limit is a clear input error, never a crash.
+    """
+    name = canonical(scheme_name)
+    if name is None:
+        return None
+    return _limit_problem(SCHEMES[name].handler, secret)
 
 
 def have_passlib():
@@ -173,7 +215,8 @@ def verify(secret, password_field, default_scheme="CRYPT"):
     written, data = split(password_field, default_scheme)
     name = canonical(written)
     if name is None:
-        raise SchemeError("unknown scheme {%s}" % written)
+        # Not quoted: the prefix is file content.
+        raise SchemeError("the password field has an unknown {SCHEME} prefix; supported: %s" % ", ".join(supported_verify()))
     scheme = SCHEMES[name]
     if name == "PLAIN":
         return hmac.compare_digest(secret.encode("utf-8"), data.encode("utf-8"))
@@ -187,6 +230,9 @@ def verify(secret, password_field, default_scheme="CRYPT"):
             raise SchemeError("the {CRYPT} hash has a format passlib cannot verify (e.g. yescrypt)")
     elif scheme.pattern and not re.match(scheme.pattern, data):
         raise SchemeError("the hash does not have the format of {%s}" % name)
+    limit = _limit_problem(scheme.handler, secret)
+    if limit:
+        raise SchemeLimitError("the {%s} hash cannot hold this password: %s" % (name, limit))
     if name in _SSHA_DIGESTS:
         return _verify_ssha(name, secret, data)
     handler = scheme.passlib_handler()
@@ -204,6 +250,9 @@ def make(secret, scheme_name):
     if name is None or not SCHEMES[name].writable:
         raise SchemeError("cannot write scheme %s" % scheme_name)
     scheme = SCHEMES[name]
+    limit = _limit_problem(scheme.handler, secret)
+    if limit:
+        raise SchemeLimitError(limit)
     if name == "PLAIN":
         return "{PLAIN}" + secret
     handler = scheme.passlib_handler()

@@ -5,9 +5,10 @@
 
 """A whole Dovecot passwd-file holding exactly the given users (private to imip.server).
 
-Used by the dovecot_passwd_file module. The file is read with the passwd-file parser of the
-parity engine (_parity.PasswdFile), hashes are verified and made with the collection's Dovecot
-scheme table (_dovecot_hash), and the file is replaced atomically (_fileio.atomic_write).
+Used by the dovecot_passwd_file module. The file is read with the collection's one passwd-file
+parser (_dovecot_passwd_format, which password_parity uses too), hashes are verified and made
+with the collection's Dovecot scheme table (_dovecot_hash), and the file is replaced atomically
+(_fileio.atomic_write).
 
 A stored hash is kept while it verifies against the user's password, whatever its scheme; only
 a hash that does not verify (or cannot be verified) is rewritten, with the user's scheme.
@@ -18,13 +19,15 @@ Results, messages and diffs name users only: never a password, a hash or a piece
 from __future__ import annotations
 
 from ansible_collections.imip.server.plugins.module_utils import _dovecot_hash as dh
+from ansible_collections.imip.server.plugins.module_utils._dovecot_passwd_format import (
+    PasswdFile,
+    PasswdFormatError,
+    user_problem,
+)
 from ansible_collections.imip.server.plugins.module_utils._fileio import ReadError, atomic_write, os_reason, read_text
-from ansible_collections.imip.server.plugins.module_utils._parity import PasswdFile, StoreError
+from ansible_collections.imip.server.plugins.module_utils._textlines import has_line_break
 
 DEFAULT_SCHEME = "SHA512-CRYPT"
-# What a user name must not contain: the field separator, white space and control characters
-# (Dovecot would read such a line differently, or not at all).
-_FORBIDDEN_IN_USER = set(":") | set(chr(c) for c in range(33)) | set(chr(127))
 
 
 class PasswdError(Exception):
@@ -37,31 +40,33 @@ class PasslibMissing(PasswdError):
 
 def check_users(users, default_scheme=DEFAULT_SCHEME):
     """The users as [(address, password, SCHEME)], checked; raises PasswdError naming users[i]."""
-    default = dh.canonical(default_scheme)
-    if default is None or default not in dh.supported_write():
-        raise PasswdError("scheme: unknown or read-only password scheme %s; use one of %s"
-                          % (default_scheme, ", ".join(dh.supported_write())))
+    problem = dh.write_problem(default_scheme)
+    if problem:
+        raise PasswdError("scheme: %s" % problem)
     checked, seen = [], {}
     for index, user in enumerate(users):
         address, password = user.get("address"), user.get("password")
         where = "users[%d]" % index
-        if not address:
-            raise PasswdError("%s: the address is empty" % where)
-        if any(c in _FORBIDDEN_IN_USER for c in address):
-            raise PasswdError("%s (%s): an address must not contain ':', white space or control characters"
-                              % (where, address.encode("unicode_escape").decode("ascii")))
+        problem = user_problem(address or "", "address")
+        if problem:
+            shown = (" (%s)" % address.encode("unicode_escape").decode("ascii")) if address else ""
+            raise PasswdError("%s%s: %s" % (where, shown, problem))
         where = "%s (%s)" % (where, address)
         if not password:
             raise PasswdError("%s: the password is empty" % where)
-        if any(c in password for c in "\r\n\0"):
+        if "\0" in password or "\r" in password or "\n" in password:
             raise PasswdError("%s: the password must not contain line breaks or NUL" % where)
         written = user.get("scheme") or default_scheme
+        problem = dh.write_problem(written)
+        if problem:
+            raise PasswdError("%s: %s" % (where, problem))
         scheme = dh.canonical(written)
-        if scheme is None or scheme not in dh.supported_write():
-            raise PasswdError("%s: unknown or read-only password scheme %s; use one of %s"
-                              % (where, written, ", ".join(dh.supported_write())))
-        if scheme == "PLAIN" and ":" in password:
-            raise PasswdError("%s: scheme PLAIN cannot hold a password containing ':'" % where)
+        if scheme == "PLAIN" and (":" in password or has_line_break(password)):
+            raise PasswdError("%s: scheme PLAIN cannot hold a password containing ':' or a line separator "
+                              "(the passwd-file's field and line separators); use a hashed scheme" % where)
+        problem = dh.secret_problem(scheme, password)
+        if problem:
+            raise PasswdError("%s: %s" % (where, problem))
         if address in seen:
             raise PasswdError("users[%d] and users[%d]: %s is listed twice" % (seen[address], index, address))
         seen[address] = index
@@ -101,7 +106,7 @@ def plan(path, existing, users, hash_new=True):
             field, lineno = document.password_field(address)
             if lineno is not None:
                 fields[address] = (field, lineno)
-    except StoreError as exc:
+    except PasswdFormatError as exc:
         raise PasswdError(str(exc))
     wanted = set(u[0] for u in users)
     in_file = sorted(document.users, key=lambda u: document.users[u][0])

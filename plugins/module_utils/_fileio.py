@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 import tempfile
+
+# Group write, others write, others read: who must have none of these on a file holding a
+# secret or a hash. Group read is fine (Dovecot reads its passwd-file as group dovecot).
+LOOSE_BITS = 0o026
 
 
 def strip_newline(text):
@@ -20,6 +25,28 @@ def strip_newline(text):
 def os_reason(exc):
     """The OS reason of an OSError, without Python's repr noise."""
     return exc.strerror or str(exc)
+
+
+def loose_mode(path):
+    """The mode of the file at `path` (a link's target) when it is group- or world-writable or
+    world-readable, else None (also None when the file does not exist)."""
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return None
+    return mode if mode & LOOSE_BITS else None
+
+
+def describe_loose_mode(mode):
+    """What is wrong with `mode` in words: 'world-readable', 'group-writable and world-writable'."""
+    what = []
+    if mode & 0o020:
+        what.append("group-writable")
+    if mode & 0o002:
+        what.append("world-writable")
+    if mode & 0o004:
+        what.append("world-readable")
+    return " and ".join(what)
 
 
 class ReadError(Exception):
@@ -52,7 +79,13 @@ def atomic_write(path, data, new_mode=0o600):
     caller's owner. The temporary file is created 0600 in the same directory, so the secret
     is never world-readable, not even for a moment, and readers see the old or the new
     content, never a mix.
+
+    A symbolic link is kept and its target is written (as AnsibleModule.atomic_move does):
+    replacing the link with a file would leave the target, which others read, stale.
+    Returns the path that was written.
     """
+    if os.path.islink(path):
+        path = os.path.realpath(path)
     directory = os.path.dirname(os.path.abspath(path))
     try:
         current = os.stat(path)
@@ -86,10 +119,11 @@ def atomic_write(path, data, new_mode=0o600):
     try:
         dir_fd = os.open(directory, os.O_RDONLY)
     except OSError:  # pragma: no cover
-        return
+        return path
     try:
         os.fsync(dir_fd)
     except OSError:  # pragma: no cover
         pass
     finally:
         os.close(dir_fd)
+    return path

@@ -163,9 +163,12 @@ class Keychain(object):
             raise KeychainError("cannot create %s: %s" % (self.path, os_reason(exc)))
         return need is not None
 
-    def write(self, name, secret):
-        """Store `secret` atomically (0600). The secret goes through stdin, never argv."""
-        self.ensure_directory()
+    def seal(self, name, secret):
+        """The bytes the item's file will hold: the encrypted credential, or the secret itself.
+
+        Nothing is written (systemd-creds may create its host key on first use). The secret
+        goes through stdin, never argv.
+        """
         path = self.item_path(name)
         data = secret.encode("utf-8")
         if self.backend == "systemd_creds":
@@ -174,11 +177,21 @@ class Keychain(object):
             if rc != 0 or not out:
                 raise KeychainError("systemd-creds cannot encrypt %s: %s" % (path, _last_line(err) or "exit code %d" % rc))
             data = out
+        return data
+
+    def store(self, name, data):
+        """Write sealed `data` as the item, atomically (0600; an existing item keeps its mode)."""
+        self.ensure_directory()
+        path = self.item_path(name)
         try:
             atomic_write(path, data, 0o600)
         except OSError as exc:
             raise KeychainError("cannot write %s: %s" % (path, os_reason(exc)))
         return path
+
+    def write(self, name, secret):
+        """Store `secret` atomically (0600). The secret goes through stdin, never argv."""
+        return self.store(name, self.seal(name, secret))
 
     def write_account(self, name, account):
         self.ensure_directory()

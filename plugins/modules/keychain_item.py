@@ -24,6 +24,7 @@ description:
   - Idempotent. An encrypted item is decrypted and compared, and never re-encrypted when the
     value is the same. The secret travels through stdin and stdout of C(systemd-creds),
     never through process arguments. Writes go through a temporary file and a rename.
+  - Nothing returned tells the secret's length (no file size, no stats).
 author:
   - imip.server developers (@imip-server)
 extends_documentation_fragment:
@@ -113,8 +114,11 @@ backend:
   returned: always
   type: str
   sample: systemd_creds
-path:
-  description: Path of the item.
+item_path:
+  description:
+    - Path of the item's file.
+    - Not called C(path) on purpose - Ansible adds the stats of a returned C(path) to the
+      result, and the size of the item's file gives away the length of the secret.
   returned: always
   type: str
   sample: /etc/credstore.encrypted/imip-gateway.smtp.cred
@@ -159,7 +163,7 @@ def main():
             _keychain.apply_item(keychain, params["name"], secret, params["account"], params["state"], plan)
     except _keychain.KeychainError as exc:
         module.fail_json(msg=str(exc))
-    result = dict(changed=changed, backend=plan["backend"], path=plan["path"])
+    result = dict(changed=changed, backend=plan["backend"], item_path=plan["path"])
     if module._diff:
         result["diff"] = plan["diff"]
     module.exit_json(**result)

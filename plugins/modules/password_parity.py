@@ -18,8 +18,13 @@ description:
     whether the services accept the password now.
   - A passwd-file hash is verified with passlib and rewritten only when verification fails
     (a random salt would otherwise make every run "changed").
-  - Nothing is written unless every non-probe store was read successfully. Each write goes
-    through a temporary file and a rename, and keeps the file's owner, group and mode.
+  - Nothing is written unless every non-probe store was read successfully and every rule of
+    the stores' formats holds for O(secret) (see O(stores)). Stores that live in the same file
+    (two keys of one ini file, two users of one passwd-file) are edited on one copy of the
+    file, which is written once. Each write goes through a temporary file and a rename, and
+    keeps the file's owner, group and mode; a symbolic link is kept and its target written.
+  - After the writes every store is read back from disk and verified; only then is it
+    reported rewritten. A store that does not hold O(secret) afterwards is an error.
   - In check mode the module reports exactly which stores it would rewrite and writes
     nothing, so C(ansible-playbook --check --diff) is a drift report. The diff names the
     stores and keys, never a value.
@@ -27,6 +32,8 @@ description:
     the stores are still not in parity after the rewrites, for example because a drifted
     store is O(stores[].readonly=true), a missing one lacks O(stores[].create=true), or a
     live service still rejects the password.
+  - A file holding a copy that is group- or world-writable or world-readable gets a warning
+    naming its path and mode (an error with O(insecure_files=fail)).
   - The result never contains a secret, a hash, or anything derived from one.
 author:
   - imip.server developers (@imip-server)
@@ -60,6 +67,9 @@ seealso:
 """
 
 EXAMPLES = r"""
+# A rotation: set the new password in the vault, then one run rewrites every copy (both keys of
+# gateway.ini are edited together and the file is written once), verifies each copy read back
+# from disk, and logs in with the new password. A second run changes nothing.
 - name: Keep every copy of the invitation password in parity
   imip.server.password_parity:
     secret: "{{ vault_imip_invitation_password }}"
@@ -137,7 +147,8 @@ stores:
       description:
         - What the store held before any rewrite, V(match), V(drift), V(missing) or V(error).
           For probes, the result of the login after the rewrites.
-        - A store whose rewrite failed has V(error).
+        - A store whose rewrite failed, or that does not hold O(secret) when it is read back
+          after the writes, has V(error).
       type: str
       returned: always
       sample: drift
@@ -156,52 +167,13 @@ stores:
       type: str
       returned: always
       sample: /etc/imip-gateway/gateway.ini [smtp] key password holds a different value; rewritten
-groups:
-  description: Always empty here (grouping is the audit of M(imip.server.password_parity_info)).
-  returned: always
-  type: list
-  elements: list
-  sample: []
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.imip.server.plugins.module_utils import _dovecot_hash as dh
-from ansible_collections.imip.server.plugins.module_utils import _parity
-from ansible_collections.imip.server.plugins.module_utils._keychain import module_runner
+from ansible_collections.imip.server.plugins.module_utils import _parity_module
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            stores=_parity.STORES_SPEC,
-            secret=dict(type="str", required=True, no_log=True),
-        ),
-        supports_check_mode=True,
-    )
-    secret = module.params["secret"]
-    try:
-        _parity.check_secret(secret)
-        if _parity.needs_passlib(module.params["stores"]) and not dh.have_passlib():
-            module.fail_json(msg=missing_required_lib("passlib") + " " + dh.PASSLIB_INSTALL_HINT,
-                             exception=dh.PASSLIB_IMPORT_ERROR)
-        context = dict(systemd_creds_bin=module.get_bin_path("systemd-creds"), run=module_runner(module))
-        stores = _parity.build_stores(module.params["stores"], context)
-        result, diffs = _parity.run(stores, secret=secret, rewrite=True, check_mode=module.check_mode)
-    except _parity.ParityInputError as exc:
-        module.fail_json(msg=str(exc))
-    if module._diff and diffs:
-        result["diff"] = diffs
-    errors = [s for s in result["stores"] if s["status"] == _parity.ERROR]
-    if errors:
-        module.fail_json(msg="cannot bring the password into parity: %s"
-                         % "; ".join("%s: %s" % (s["name"], s["msg"]) for s in errors), **result)
-    if not module.check_mode and not result["in_parity"]:
-        stale = [s for s in result["stores"]
-                 if s["status"] != _parity.MATCH and not s["changed"]]
-        module.fail_json(msg="still not in parity: %s"
-                         % "; ".join("%s: %s" % (s["name"], s["msg"]) for s in stale), **result)
-    module.exit_json(**result)
+    _parity_module.main(rewrite=True)
 
 
 if __name__ == "__main__":

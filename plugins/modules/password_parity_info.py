@@ -18,6 +18,8 @@ description:
     the stores against each other and groups those that hold the same value; the largest
     group is presumed right, and on a tie for largest no group is (all are drifted).
   - Hashes are verified with passlib, never compared as strings.
+  - A file holding a copy that is group- or world-writable or world-readable gets a warning
+    naming its path and mode (O(insecure_files=fail) makes its stores errors).
   - The result never contains a secret, a hash, or anything derived from one.
   - The managed host needs the Python library passlib for V(passwd_file) stores (Debian
     package C(python3-passlib), or C(libpass) in a virtual environment).
@@ -158,34 +160,11 @@ groups:
   sample: [[keychain-smtp, keychain-imap, dovecot-user], [gateway-smtp]]
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.imip.server.plugins.module_utils import _dovecot_hash as dh
-from ansible_collections.imip.server.plugins.module_utils import _parity
-from ansible_collections.imip.server.plugins.module_utils._keychain import module_runner
+from ansible_collections.imip.server.plugins.module_utils import _parity_module
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            stores=_parity.STORES_SPEC,
-            secret=dict(type="str", no_log=True),
-        ),
-        supports_check_mode=True,
-    )
-    secret = module.params["secret"]
-    try:
-        _parity.check_secret(secret)
-        if _parity.needs_passlib(module.params["stores"]) and not dh.have_passlib():
-            module.fail_json(msg=missing_required_lib("passlib") + " " + dh.PASSLIB_INSTALL_HINT,
-                             exception=dh.PASSLIB_IMPORT_ERROR)
-        context = dict(systemd_creds_bin=module.get_bin_path("systemd-creds"), run=module_runner(module))
-        stores = _parity.build_stores(module.params["stores"], context)
-        result, _diffs = _parity.run(stores, secret=secret, rewrite=False)
-    except _parity.ParityInputError as exc:
-        module.fail_json(msg=str(exc))
-    result["changed"] = False
-    module.exit_json(**result)
+    _parity_module.main(rewrite=False)
 
 
 if __name__ == "__main__":

@@ -7,31 +7,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from pathlib import Path
 
 import pytest
 
 from ansible_collections.imip.server.plugins.module_utils import _dovecot_hash as dh
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+from ..common import DOVEADM, PASSWORD
 
-
-def _fixture_password():
-    script = (FIXTURES / "make-doveadm-hashes.sh").read_text(encoding="utf-8")
-    return re.search(r"^PASSWORD='([^']*)'$", script, re.M).group(1)
-
-
-def _fixture_hashes():
-    rows = {}
-    for line in (FIXTURES / "doveadm-hashes.txt").read_text(encoding="utf-8").splitlines():
-        if line and not line.startswith("#"):
-            scheme, field = line.split(" ", 1)
-            rows[scheme] = field
-    return rows
-
-
-PASSWORD = _fixture_password()
-DOVEADM = _fixture_hashes()
 REQUIRED = ["SHA512-CRYPT", "SHA256-CRYPT", "BLF-CRYPT", "ARGON2I", "ARGON2ID", "SSHA512", "SSHA256", "PLAIN", "CRYPT"]
 
 
@@ -103,7 +85,7 @@ def test_ssha_with_salt_outside_passlib_range():
 
 
 @pytest.mark.parametrize("field, message", [
-    ("{NOPE}abc", "unknown scheme {NOPE}"),
+    ("{NOPE}abc", "the password field has an unknown {SCHEME} prefix; supported: ARGON2I"),
     ("{SHA512-CRYPT}$5$abc$def", "does not have the format of {SHA512-CRYPT}"),
     ("{ARGON2ID}$argon2i$v=19$m=32768,t=4,p=1$abc$def", "does not have the format of {ARGON2ID}"),
     ("{CRYPT}$y$j9T$abc$def", "yescrypt"),
@@ -129,3 +111,39 @@ def test_without_passlib_the_error_says_how_to_install(monkeypatch):
     assert "python3-passlib" in str(err.value) and "libpass" in str(err.value)
     # PLAIN needs no library
     assert dh.verify(PASSWORD, DOVEADM["PLAIN"])
+
+
+def test_messages_never_quote_the_field():
+    with pytest.raises(dh.SchemeError) as err:
+        dh.verify(PASSWORD, "{SCRAM-SHA-256}secret-looking-data")
+    assert "SCRAM" not in str(err.value) and "secret-looking-data" not in str(err.value)
+
+
+def test_bcrypt_limit_is_checked_before_hashing():
+    assert dh.secret_problem("BLF-CRYPT", "x" * 72) is None
+    assert dh.secret_problem("blf", "\u00e9" * 36) is None  # 72 bytes
+    assert "uses only the first 72 bytes" in dh.secret_problem("BLF-CRYPT", "x" * 73)
+    assert "uses only the first 72 bytes" in dh.secret_problem("BLF-CRYPT", "\u00e9" * 37)
+    assert dh.secret_problem("SHA512-CRYPT", "x" * 73) is None
+    with pytest.raises(dh.SchemeLimitError, match="72 bytes"):
+        dh.make("x" * 73, "BLF-CRYPT")  # a clear error, never bcrypt's ValueError
+
+
+def test_passlib_size_limit_is_a_clear_error():
+    assert "longer than 4096 bytes" in dh.secret_problem("SHA512-CRYPT", "x" * 4097)
+    assert dh.secret_problem("PLAIN", "x" * 5000) is None
+
+
+def test_verifying_a_long_password_against_bcrypt_says_why():
+    """bcrypt >= 5 raises ValueError; older ones truncate. Either way: a clear, equal answer."""
+    field = dh.make("y" * 72, "BLF-CRYPT")
+    with pytest.raises(dh.SchemeLimitError, match=r"the \{BLF-CRYPT\} hash cannot hold this password: .*72 bytes"):
+        dh.verify("y" * 73, field)
+    with pytest.raises(dh.SchemeLimitError):
+        dh.verify("y" * 73, "{CRYPT}" + field[len("{BLF-CRYPT}"):])
+
+
+def test_the_one_list_of_writable_schemes():
+    assert dh.supported_write() == ["ARGON2I", "ARGON2ID", "BLF-CRYPT", "PLAIN", "SHA256-CRYPT", "SHA512-CRYPT", "SSHA256", "SSHA512"]
+    assert dh.write_problem("sha512-crypt") is None and dh.write_problem("BLF") is None
+    assert dh.write_problem("CRYPT").startswith("unknown or read-only password scheme CRYPT; the schemes a hash can be written with: ARGON2I")

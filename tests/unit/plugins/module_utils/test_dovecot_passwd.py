@@ -9,7 +9,7 @@ import pytest
 from ansible_collections.imip.server.plugins.module_utils import _dovecot_hash as dh
 from ansible_collections.imip.server.plugins.module_utils import _dovecot_passwd as dp
 
-from .test_dovecot_hash import DOVEADM, PASSWORD
+from ..common import DOVEADM, PASSWORD
 
 
 def test_check_users_fills_and_canonicalises_schemes():
@@ -39,7 +39,15 @@ def test_plan_writes_in_the_order_given():
     assert dh.verify("pa", plan.text.splitlines()[1].split(":", 1)[1])
 
 
-def test_the_parser_is_the_parity_engines():
-    """One passwd-file parser for the collection: password_parity and this module read alike."""
-    from ansible_collections.imip.server.plugins.module_utils import _parity
-    assert dp.PasswdFile is _parity.PasswdFile
+def test_scheme_limits_are_input_errors_naming_the_user():
+    with pytest.raises(dp.PasswdError, match=r"users\[0\] \(u@x.test\): BLF-CRYPT \(bcrypt\) uses only the first 72 bytes"):
+        dp.check_users([dict(address="u@x.test", password="x" * 73, scheme="BLF-CRYPT")])
+    with pytest.raises(dp.PasswdError, match=r"users\[0\] \(#u@x.test\): the address must not start with '#'"):
+        dp.check_users([dict(address="#u@x.test", password="pw")])
+
+
+def test_a_stored_bcrypt_hash_and_a_long_password_is_rehashed_with_a_reason():
+    text = "u@x.test:%s\n" % dh.make("y" * 72, "BLF-CRYPT")
+    plan = dp.plan("f", text, dp.check_users([dict(address="u@x.test", password="y" * 73)]))
+    assert plan.rehashed == ["u@x.test"] and plan.text.startswith("u@x.test:{SHA512-CRYPT}")
+    assert "cannot hold this password" in plan.warnings[0]

@@ -13,27 +13,10 @@ import pytest
 
 from ansible_collections.imip.server.plugins.module_utils import _keychain as kc
 
+from ..common import needs_systemd_creds, run_subprocess
+
 SECRET = "Keychain test: s3cr\u00e9t!"
 OTHER = "Stale-Password-7"
-
-
-def _systemd_creds_works():
-    binary = kc.find_systemd_creds()
-    if not binary:
-        return False
-    proc = subprocess.run([binary, "encrypt", "--name=probe", "-", "-"], input=b"x",
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
-    return proc.returncode == 0
-
-
-SYSTEMD_CREDS = _systemd_creds_works()
-needs_systemd_creds = pytest.mark.skipif(not SYSTEMD_CREDS, reason="systemd-creds cannot encrypt on this host")
-
-
-def run_subprocess(argv, data=None):
-    """The runner interface of _keychain over subprocess (modules use AnsibleModule.run_command)."""
-    proc = subprocess.run(argv, input=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
-    return proc.returncode, proc.stdout, proc.stderr.decode("utf-8", "replace")
 
 
 class Recorder(object):

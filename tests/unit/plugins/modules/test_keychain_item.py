@@ -10,7 +10,7 @@ import pytest
 
 from ansible_collections.imip.server.plugins.modules import keychain_item
 
-from ..module_utils.test_keychain import SYSTEMD_CREDS
+from ..common import SYSTEMD_CREDS
 
 SECRET = "Keychain test: s3cr\u00e9t!"
 OTHER = "Stale-Password-7"
@@ -21,7 +21,7 @@ def test_file_backend_converges_then_is_idempotent(run_module, tmp_path):
     args = dict(name="imip-gateway.smtp", secret=SECRET, account="invites@example.test", backend="file", path=str(store))
     first = run_module(keychain_item, args)
     assert first.result["changed"] is True and first.rc == 0
-    assert first.result["backend"] == "file" and first.result["path"] == str(store / "imip-gateway.smtp")
+    assert first.result["backend"] == "file" and first.result["item_path"] == str(store / "imip-gateway.smtp")
     assert (store / "imip-gateway.smtp").read_text() == SECRET
     assert stat.S_IMODE(os.stat(store).st_mode) == 0o700
     assert json.loads((store / "imip-gateway.smtp.meta").read_text()) == {"account": "invites@example.test"}
@@ -70,8 +70,23 @@ def test_bad_input_fails_clearly(run_module, tmp_path, args, message):
 def test_auto_backend_uses_systemd_creds(run_module, tmp_path):
     args = dict(name="imip-gateway.smtp", secret=SECRET, path=str(tmp_path))
     run = run_module(keychain_item, args)
-    assert run.result["backend"] == "systemd_creds" and run.result["path"] == str(tmp_path / "imip-gateway.smtp.cred")
+    assert run.result["backend"] == "systemd_creds" and run.result["item_path"] == str(tmp_path / "imip-gateway.smtp.cred")
     encrypted = (tmp_path / "imip-gateway.smtp.cred").read_bytes()
     assert run_module(keychain_item, args).result["changed"] is False
     assert (tmp_path / "imip-gateway.smtp.cred").read_bytes() == encrypted, "never re-encrypted when the value is the same"
     assert run_module(keychain_item, dict(args, secret=OTHER)).result["changed"] is True
+
+
+@pytest.mark.parametrize("backend", ["file"] + (["systemd_creds"] if SYSTEMD_CREDS else []))
+def test_nothing_returned_tells_the_secrets_length(run_module, tmp_path, backend):
+    """Ansible adds a returned `path`'s stats (size!) to the result: the module returns none."""
+    results = []
+    for secret in ("short", "a much, much longer secret of another length"):
+        store = tmp_path / ("k%d" % len(results))
+        args = dict(name="imip-gateway.smtp", secret=secret, account="invites@example.test", backend=backend, path=str(store))
+        for check in (True, False, False):
+            run = run_module(keychain_item, args, check=check, diff=True)
+            results.append(json.loads(json.dumps(run.result).replace(str(store), "STORE")))
+    assert "path" not in results[0] and "size" not in results[0]
+    assert results[:3] == results[3:], "the same results, whatever the secret's length"
+    assert [r["changed"] for r in results[:3]] == [True, True, False]

@@ -1,0 +1,277 @@
+# -*- coding: utf-8 -*-
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Test data and helpers shared by the unit tests of the parity modules and their module_utils.
+
+One module, so that test modules never import each other. Fixtures (`site`, `run_module`) are
+in conftest.py and use what is defined here.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import socket
+import socketserver
+import stat
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.imip.server.plugins.module_utils import _dovecot_hash as dh
+from ansible_collections.imip.server.plugins.module_utils import _keychain as kc
+from ansible_collections.imip.server.plugins.module_utils import _parity as p
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+def _fixture_password():
+    script = (FIXTURES / "make-doveadm-hashes.sh").read_text(encoding="utf-8")
+    return re.search(r"^PASSWORD='([^']*)'$", script, re.M).group(1)
+
+
+def _fixture_hashes():
+    rows = {}
+    for line in (FIXTURES / "doveadm-hashes.txt").read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#"):
+            scheme, field = line.split(" ", 1)
+            rows[scheme] = field
+    return rows
+
+
+# The password of the real `doveadm pw` hashes in tests/unit/fixtures (non-ASCII, with ':').
+PASSWORD = _fixture_password()
+DOVEADM = _fixture_hashes()
+OTHER = "Stale-Password-7"
+NEW = "Brand-New-Password-8"
+USER = "calendar-invites@example.test"
+
+GATEWAY_INI = """\
+# iMIP gateway configuration
+; managed by hand
+
+[smtp]
+host = mail.example.test
+port: 587
+Password = {smtp}
+# the imap password follows
+[imap]
+host=mail.example.test
+password={imap}
+timeout = 30
+
+[caldav]
+password = unrelated = value : kept
+"""
+
+
+def spec(**kw):
+    """A store spec as AnsibleModule hands it over: every option present, None when not given."""
+    full = dict((k, None) for k in p.STORE_OPTIONS)
+    full.update(kw)
+    return full
+
+
+def run(specs, secret=None, rewrite=False, check_mode=False, context=None, insecure_files="warn"):
+    """The engine over `specs`: (result, diffs, warnings)."""
+    stores = p.build_stores([spec(**s) for s in specs], context or {})
+    return p.run(stores, secret=secret, rewrite=rewrite, check_mode=check_mode, insecure_files=insecure_files)
+
+
+def by_name(result):
+    return dict((s["name"], s) for s in result["stores"])
+
+
+def snapshot(directory):
+    """Every file under `directory`: bytes, mtime and mode (to prove nothing was written)."""
+    return dict((str(f), (f.read_bytes(), os.stat(f).st_mtime_ns, stat.S_IMODE(os.stat(f).st_mode)))
+                for f in Path(directory).rglob("*") if f.is_file() and not f.is_symlink())
+
+
+def closed_port():
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return port
+
+
+def hash_parts(text):
+    """Every {SCHEME}hash field, and the salt/digest pieces inside it, found in `text`
+    (not the scheme names, which messages list as the supported ones)."""
+    parts = set()
+    for field in re.findall(r"\{[A-Z0-9-]+\}[^:\n]+", text):
+        parts.add(field)
+        parts.update(piece for piece in re.split(r"[${},=]", field)
+                     if len(piece) >= 8 and piece not in dh.supported_verify())
+    return parts
+
+
+# --- systemd-creds ----------------------------------------------------------------------------
+
+def run_subprocess(argv, data=None):
+    """The runner interface of _keychain over subprocess (modules use AnsibleModule.run_command)."""
+    proc = subprocess.run(argv, input=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
+    return proc.returncode, proc.stdout, proc.stderr.decode("utf-8", "replace")
+
+
+def _systemd_creds_works():
+    binary = kc.find_systemd_creds()
+    if not binary:
+        return False
+    proc = subprocess.run([binary, "encrypt", "--name=probe", "-", "-"], input=b"x",
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
+    return proc.returncode == 0
+
+
+SYSTEMD_CREDS = _systemd_creds_works()
+needs_systemd_creds = pytest.mark.skipif(not SYSTEMD_CREDS, reason="systemd-creds cannot encrypt on this host")
+
+
+# --- small SMTP and IMAP servers on 127.0.0.1 -------------------------------------------------
+# Just enough SMTP (RFC 5321 + AUTH, RFC 4954) and IMAP (RFC 9051 LOGIN, AUTHENTICATE PLAIN) to
+# answer the probes: real sockets, real smtplib/imaplib on the client side. `echo` makes the
+# server put the password it received into its error reply, as a careless server might.
+
+class _Server(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+
+
+class LocalServer(object):
+    """with LocalServer(Handler, **attrs) as server: server.port, server.seen"""
+
+    def __init__(self, handler, **attrs):
+        self.server = _Server(("127.0.0.1", 0), handler)
+        self.server.seen = []
+        self.server.echo = False
+        for key, value in attrs.items():
+            setattr(self.server, key, value)
+
+    def __enter__(self):
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+    @property
+    def port(self):
+        return self.server.server_address[1]
+
+    @property
+    def seen(self):
+        return self.server.seen
+
+
+class SmtpHandler(socketserver.StreamRequestHandler):
+    """Attributes on the server: mechanisms ("PLAIN LOGIN"), auth_code (235 or a failure code), echo."""
+
+    def send(self, line):
+        self.wfile.write(line.encode("utf-8") + b"\r\n")
+
+    def check(self, user, password):
+        self.server.seen.append((user, password))
+        if self.server.auth_code != 235:
+            said = (" for %s/%s" % (user.decode("utf-8"), password.decode("utf-8"))) if self.server.echo else ""
+            return self.send("%d 4.7.0 Temporary authentication failure%s" % (self.server.auth_code, said))
+        ok = user == USER.encode("utf-8") and password == PASSWORD.encode("utf-8")
+        self.send("235 2.7.0 Authentication successful" if ok else "535 5.7.8 Error: authentication failed: x")
+
+    def handle(self):
+        self.send("220 mail.example.test ESMTP")
+        while True:
+            line = self.rfile.readline().decode("ascii").strip()
+            if not line:
+                return
+            verb = line.split(" ")[0].upper()
+            if verb == "EHLO":
+                self.send("250-mail.example.test")
+                self.send("250 AUTH %s" % self.server.mechanisms if self.server.mechanisms else "250 8BITMIME")
+            elif verb == "AUTH" and line.split(" ")[1].upper() == "PLAIN":
+                _authzid, user, password = base64.b64decode(line.split(" ")[2]).split(b"\0")
+                self.check(user, password)
+            elif verb == "AUTH" and line.split(" ")[1].upper() == "LOGIN":
+                user = base64.b64decode(line.split(" ")[2])
+                self.send("334 UGFzc3dvcmQ6")
+                password = base64.b64decode(self.rfile.readline().strip())
+                self.check(user, password)
+            elif verb == "QUIT":
+                self.send("221 2.0.0 Bye")
+                return
+            else:
+                self.send("502 5.5.2 Error: command not recognized")
+
+
+class ImapHandler(socketserver.StreamRequestHandler):
+    """Attributes on the server: extra_caps (" LOGINDISABLED"), echo (BYE with the password)."""
+
+    def send(self, line):
+        self.wfile.write(line.encode("utf-8") + b"\r\n")
+
+    def handle(self):
+        self.send("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN%s] ready" % self.server.extra_caps)
+        while True:
+            line = self.rfile.readline().decode("utf-8").rstrip("\r\n")
+            if not line:
+                return
+            tag, command = line.split(" ", 2)[:2]
+            command = command.upper()
+            if command == "CAPABILITY":
+                self.send("* CAPABILITY IMAP4rev1 AUTH=PLAIN%s" % self.server.extra_caps)
+                self.send("%s OK Capability completed." % tag)
+            elif command == "LOGIN":
+                # LOGIN "user" "password" with imaplib's quoting (\\ and \")
+                user, password = parse_quoted(line.split(" ", 2)[2])
+                if self.reply(tag, user.encode("utf-8"), password.encode("utf-8"), "LOGIN"):
+                    return
+            elif command == "AUTHENTICATE":
+                self.send("+ ")
+                _authzid, user, password = base64.b64decode(self.rfile.readline().strip()).split(b"\0")
+                if self.reply(tag, user, password, "AUTHENTICATE"):
+                    return
+            elif command == "LOGOUT":
+                self.send("* BYE Logging out")
+                self.send("%s OK Logout completed." % tag)
+                return
+            else:
+                self.send("%s BAD Error in IMAP command" % tag)
+
+    def reply(self, tag, user, password, how):
+        """Answer a login; True when the connection is closed."""
+        self.server.seen.append((how, user, password))
+        if self.server.echo:
+            self.send("* BYE Internal error while checking %s" % password.decode("utf-8"))
+            self.send("%s NO Closing." % tag)
+            return True
+        if user == USER.encode("utf-8") and password == PASSWORD.encode("utf-8"):
+            self.send("%s OK Logged in" % tag)
+        else:
+            self.send("%s NO [AUTHENTICATIONFAILED] Authentication failed." % tag)
+        return False
+
+
+def parse_quoted(args):
+    out, current, quoted, escape = [], "", False, False
+    for char in args:
+        if escape:
+            current += char
+            escape = False
+        elif char == "\\":
+            escape = True
+        elif char == '"':
+            quoted = not quoted
+            if not quoted:
+                out.append(current)
+                current = ""
+        elif quoted or char != " ":
+            current += char
+        elif current:  # a space ends an unquoted atom
+            out.append(current)
+            current = ""
+    if current:
+        out.append(current)
+    return out
