@@ -69,6 +69,9 @@ lint: venv collection-link ## yamllint and ansible-lint (production profile)
 unit: system-deps venv collection-link ## Unit tests (pytest, tests/unit)
 	pytest tests/unit
 
+gateway-test: ## The iMIP gateway package's tests (gateway/tests) in .cache/gateway-venv
+	@tools/gateway-test
+
 sanity: venv collection-link ## ansible-test sanity on the collection
 	@tools/ansible-test-sanity
 
