@@ -107,9 +107,11 @@ options:
         description:
           - Dovecot scheme used when a V(passwd_file) hash is (re)written. An existing hash
             of any supported scheme that verifies is left alone.
-          - Verified schemes are SHA512-CRYPT, SHA256-CRYPT, MD5-CRYPT, DES-CRYPT, CRYPT
-            (whatever crypt(3) format passlib knows), BLF-CRYPT, ARGON2I, ARGON2ID, SSHA512,
-            SSHA256 and PLAIN. All but MD5-CRYPT, DES-CRYPT and CRYPT can be written.
+          - Written, one of ARGON2I, ARGON2ID, BLF-CRYPT, PLAIN, SHA256-CRYPT, SHA512-CRYPT,
+            SSHA256, SSHA512.
+          - Verified, one of ARGON2I, ARGON2ID, BLF-CRYPT, CRYPT, DES-CRYPT, MD5-CRYPT, PLAIN,
+            SHA256-CRYPT, SHA512-CRYPT, SSHA256, SSHA512 (CRYPT is whatever crypt(3) format
+            passlib knows).
           - SHA512-CRYPT and SHA256-CRYPT are written with 5000 rounds, BLF-CRYPT with cost 5
             and ARGON2I/ARGON2ID with libsodium's interactive limits, like C(doveadm pw),
             because every login pays the hash cost.
@@ -167,7 +169,9 @@ options:
         type: bool
       readonly:
         description:
-          - Compare this store but never rewrite it (for a copy another tool manages).
+          - Compare this store but never rewrite it (for a copy another tool or role manages).
+          - While a readonly store does not hold the password, M(imip.server.password_parity)
+            writes no store at all and fails: run the tool that writes this copy first.
           - Default V(false).
         type: bool
 """

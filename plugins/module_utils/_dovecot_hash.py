@@ -132,6 +132,28 @@ def write_problem(scheme_name):
     return None
 
 
+def scheme_errors(value, variable):
+    """Messages naming `variable` for every scheme in `value` that cannot be written.
+
+    `value` is one scheme name, or a list of accounts (mappings) whose optional `scheme` key
+    is checked (messages then name `variable[i].scheme`). This is how the roles check their
+    scheme variables against the one list (supported_write), before anything is installed.
+    """
+    if value is None:
+        return []
+    if isinstance(value, str):
+        problem = write_problem(value)
+        return ["%s: %s" % (variable, problem)] if problem else []
+    errors = []
+    for index, account in enumerate(value):
+        scheme = account.get("scheme") if hasattr(account, "get") else None
+        if scheme is not None:
+            problem = write_problem(str(scheme))
+            if problem:
+                errors.append("%s[%d].scheme: %s" % (variable, index, problem))
+    return errors
+
+
 def _limit_problem(handler, secret):
     size = len(secret.encode("utf-8"))
     if handler == "bcrypt" and size > BCRYPT_MAX_BYTES:

@@ -244,9 +244,15 @@ def _diff(store):
 
 
 def _to_rewrite(stores):
-    """The stores to write, after noting on the others why they are not written."""
+    """The stores to write, after noting on the others why they are not written.
+
+    Nothing is written while a store cannot be read, or while a stale store will not be
+    written (readonly, or missing and not to be created): the run could not end in parity,
+    and rewriting the other copies would only move the split (a gateway that works with the
+    old password would stop working while the server still expects it).
+    """
     unread = [s.name for s in stores if not s.probe and s.status == ERROR]
-    chosen = []
+    candidates, stuck = [], []
     for store in stores:
         if store.probe or store.status not in (DRIFT, ABSENT):
             continue
@@ -256,11 +262,17 @@ def _to_rewrite(stores):
             store.msg += "; not created (set create: true to create it)"
         elif store.status == ABSENT and store.create_problem():
             store.msg += "; not created: %s" % store.create_problem()
-        elif unread:
-            store.msg += "; not rewritten: nothing is written while a store cannot be read (%s)" % ", ".join(unread)
         else:
-            chosen.append(store)
-    return chosen
+            candidates.append(store)
+            continue
+        stuck.append(store.name)
+    for store in candidates:
+        if unread:
+            store.msg += "; not rewritten: nothing is written while a store cannot be read (%s)" % ", ".join(unread)
+        elif stuck:
+            store.msg += ("; not rewritten: nothing is written while a copy this run does not write is stale (%s)"
+                          % ", ".join(stuck))
+    return [] if unread or stuck else candidates
 
 
 def _rewrite(stores, secret, check_mode):

@@ -69,8 +69,11 @@ options:
         type: str
   scheme:
     description:
-      - Dovecot password scheme of new hashes, one of V(SHA512-CRYPT), V(SHA256-CRYPT),
-        V(BLF-CRYPT), V(ARGON2I), V(ARGON2ID), V(SSHA512), V(SSHA256), V(PLAIN).
+      - Dovecot password scheme of new hashes, one of V(ARGON2I), V(ARGON2ID), V(BLF-CRYPT),
+        V(PLAIN), V(SHA256-CRYPT), V(SHA512-CRYPT), V(SSHA256), V(SSHA512) (the list the roles
+        check their scheme variables against, with P(imip.server.dovecot_scheme_errors#filter)).
+      - BLF-CRYPT uses only the first 72 bytes of a password; a longer password is refused
+        before anything is written.
       - SHA512-CRYPT and SHA256-CRYPT are written with 5000 rounds, Dovecot's own default
         (every login pays the hash cost).
     type: str

@@ -535,15 +535,16 @@ def test_create_only_with_create_true(tmp_path):
     for s in specs:
         s["create"] = True
     result = result_of(specs, secret=PASSWORD, rewrite=True)
-    assert "a new user needs passwd_fields" in by_name(result)["u"]["msg"] and not (tmp_path / "users").exists()
-    assert [s["changed"] for s in result["stores"]] == [True, True, True, True, False]
+    assert "not created: a new user needs passwd_fields" in by_name(result)["u"]["msg"]
+    assert by_name(result)["f"]["msg"].endswith("; not rewritten: nothing is written while a copy this run does not write is stale (u)")
+    assert result["changed"] is False and list(tmp_path.iterdir()) == [], "one copy would stay stale: nothing written"
+    specs[4]["passwd_fields"] = "5000:5000::/var/mail/inv::"
+    result = result_of(specs, secret=PASSWORD, rewrite=True)
+    assert [s["changed"] for s in result["stores"]] == [True] * 5 and result["in_parity"] is True
     assert by_name(result)["i"]["msg"].endswith("does not exist; created")
     assert (tmp_path / "new.pass").read_text() == PASSWORD
     assert (tmp_path / "new.ini").read_text() == "[smtp]\npassword = %s\n\n[imap]\npassword = %s\n" % (PASSWORD, PASSWORD)
     assert stat.S_IMODE(os.stat(tmp_path / "new.ini").st_mode) == 0o600
-    specs[4]["passwd_fields"] = "5000:5000::/var/mail/inv::"
-    result = result_of(specs, secret=PASSWORD, rewrite=True)
-    assert [s["changed"] for s in result["stores"]] == [False, False, False, False, True] and result["in_parity"] is True
     field = (tmp_path / "users").read_text().split(":")
     assert field[0] == "inv" and field[1].startswith("{SHA512-CRYPT}$6$") and field[2:] == ["5000", "5000", "", "/var/mail/inv", "", "\n"]
 
@@ -556,6 +557,25 @@ def test_readonly_store_is_compared_not_written(site):
     smtp = by_name(result)["gateway-smtp"]
     assert smtp["writable"] is False and smtp["changed"] is False and "readonly" in smtp["msg"]
     assert (tmp / "gateway.ini").read_bytes() == before and result["in_parity"] is False
+
+
+def test_a_stale_readonly_copy_stops_every_write(rotation):
+    """The invitation_account role after a rotation, run before the mail role rehashed the account:
+    rewriting the gateway's copies would break a gateway that still works with the old password."""
+    tmp, stores = rotation
+    stores[5]["readonly"] = True  # dovecot-invites: another role writes it
+    before = snapshot(tmp)
+    result, diffs, _warnings = run(stores, secret=NEW, rewrite=True)
+    assert snapshot(tmp) == before and diffs == [] and result["changed"] is False and result["in_parity"] is False
+    assert by_name(result)["dovecot-invites"]["msg"].endswith("does not verify the password; not rewritten: the store is readonly")
+    assert by_name(result)["keychain-smtp"]["msg"].endswith(
+        "; not rewritten: nothing is written while a copy this run does not write is stale (dovecot-invites)")
+    assert run(stores, secret=NEW, rewrite=True, check_mode=True)[0]["changed"] is False, "check mode says the same"
+    # Once the other role has rehashed the account, one run rewrites the rest.
+    users = tmp / "users"
+    users.write_text(users.read_text().replace(users.read_text().split("\n")[1].split(":")[1], dh.make(NEW, "SHA512-CRYPT")))
+    result = result_of(stores, secret=NEW, rewrite=True)
+    assert result["in_parity"] is True and by_name(result)["dovecot-invites"]["changed"] is False
 
 
 def test_a_readonly_store_may_hold_a_secret_its_scheme_could_not_write(tmp_path):

@@ -1,0 +1,35 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) imip.server contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Filters over the collection's Dovecot scheme table (plugins/module_utils/_dovecot_hash.py).
+
+The roles check their scheme variables here, on the controller and before anything is
+installed, against the same list the modules write with: one list of Dovecot schemes for the
+whole collection. Documentation: the sidecar file dovecot_scheme_errors.yml.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ansible.errors import AnsibleFilterError
+from ansible_collections.imip.server.plugins.module_utils import _dovecot_hash
+
+
+def dovecot_scheme_errors(value, variable):
+    """One message per scheme in `value` that no hash can be written with, naming `variable`."""
+    if not isinstance(variable, str) or not variable:
+        raise AnsibleFilterError("dovecot_scheme_errors: give the variable's name, e.g. dovecot_scheme_errors('imip_mail_users')")
+    if value is not None and not isinstance(value, str):
+        if isinstance(value, Mapping) or not all(isinstance(item, Mapping) for item in value):
+            raise AnsibleFilterError("dovecot_scheme_errors: %s must be a scheme name or a list of dicts" % variable)
+    return _dovecot_hash.scheme_errors(value, variable)
+
+
+class FilterModule(object):
+    """imip.server's Dovecot filters."""
+
+    def filters(self):
+        return {"dovecot_scheme_errors": dovecot_scheme_errors}
