@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from imip_gateway.caldav_client import CalDAVClient, CalDAVError, PreconditionFailed
+from imip_gateway.caldav_client import CalDAVClient, CalDAVError, PreconditionFailed, _has_uid
 
 from .ical import cal_address
 from .processor import StoredEvent, TransientError
@@ -46,11 +46,20 @@ class CalDAVEvents:
                 principals.append(local)
             for principal in principals:
                 try:
-                    found = self.client.find_event(uid, principal)
+                    calendars = self.client.list_calendars(principal)
                 except CalDAVError as exc:
                     if exc.status in (403, 404):
                         continue  # no such principal
                     raise
+                # Most clients name the resource <UID>.ics: one GET instead of a calendar-query,
+                # which Radicale answers by reading every item of the collection.
+                for calendar in calendars:
+                    if "/" in uid:
+                        break
+                    direct = self.client.get(f"{calendar}{uid}.ics")
+                    if direct is not None and _has_uid(direct.text, uid):
+                        return StoredEvent(direct.href, direct.etag, direct.text)
+                found = self.client.find_by_uid(uid, calendars)
                 if found is not None:
                     etag = found.etag
                     if not etag:  # If-Match needs one: GET gives it
