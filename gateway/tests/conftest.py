@@ -173,22 +173,22 @@ class Radicale:
 
     def mkcalendar(self, user: str, name: str = "calendar") -> str:
         path = f"/{user}/{name}/"
-        status, _, body = self.request("MKCALENDAR", path, user, USER_PASSWORD)
+        status, _headers, body = self.request("MKCALENDAR", path, user, USER_PASSWORD)
         assert status in (201, 405), (status, body)
         return path
 
     def put(self, path: str, text: str, user: str = "alice", password: str = USER_PASSWORD) -> int:
-        status, _, body = self.request("PUT", path, user, password, text,
-                                       {"Content-Type": "text/calendar; charset=utf-8"})
+        headers = {"Content-Type": "text/calendar; charset=utf-8"}
+        status, _headers, body = self.request("PUT", path, user, password, text, headers)
         assert status in (201, 204), (status, body)
         return status
 
     def delete(self, path: str, user: str = "alice") -> int:
-        status, _, _ = self.request("DELETE", path, user, USER_PASSWORD)
+        status, _headers, _body = self.request("DELETE", path, user, USER_PASSWORD)
         return status
 
     def get(self, path: str, user: str = "alice") -> str:
-        status, _, body = self.request("GET", path, user, USER_PASSWORD)
+        status, _headers, body = self.request("GET", path, user, USER_PASSWORD)
         assert status == 200, status
         return body.decode()
 

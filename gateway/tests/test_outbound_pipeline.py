@@ -120,7 +120,7 @@ def test_cancel_for_removed_attendee(env):
     record(None, v1)
     jobs = record(v1, event_ics(attendees=("bob@external.test",)))
     assert [(j["method"], j["attendee"]) for j in jobs] == [("CANCEL", "mailto:carl@external.test")]
-    parsed, _ = mailed(cfg, jobs[0])
+    parsed, _raw = mailed(cfg, jobs[0])
     cal_part = calendar_parts(parsed)[0]
     assert cal_part.get_param("method") == "CANCEL"
     event = icalendar.Calendar.from_ical(cal_part.get_payload(decode=True)).walk("VEVENT")[0]

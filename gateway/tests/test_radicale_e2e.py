@@ -108,7 +108,7 @@ def test_invitation_lifecycle(gateway):
     radicale.put(href, event_ics(attendees=("bob@external.test", "carl@external.test", "dave@example.test")))
     wait_for(lambda: len(smtp.received()) == 2, what="two REQUESTs")
     assert sorted(summary(smtp)) == [("REQUEST", "bob@external.test", 0), ("REQUEST", "carl@external.test", 0)]
-    msg, cal, _ = parsed_messages(smtp)[0]
+    msg, cal, _received = parsed_messages(smtp)[0]
     organizer = cal.walk("VEVENT")[0]["ORGANIZER"]
     assert str(organizer).startswith("mailto:calendar-invites+") and organizer.params["EMAIL"] == "alice@example.test"
     assert msg["Reply-To"] == str(organizer)[len("mailto:"):]
@@ -137,6 +137,25 @@ def test_invitation_lifecycle(gateway):
     assert [r for _m, _c, r in parsed_messages(smtp)][6].rcpt_tos == ["zed@external.test"]
 
 
+def test_smtp_down_while_invitations_are_created_loses_nothing(gateway):
+    cfg, radicale, smtp, calendar = gateway
+    smtp.stop()
+    for i in range(5):
+        radicale.put(calendar + f"down{i}.ics", event_ics(uid=f"down-{i}", attendees=(f"d{i}@external.test",)))
+    conn = db.connect(cfg.gateway.db_path)
+    wait_for(lambda: conn.execute("SELECT count(*) FROM jobs WHERE attempts > 0").fetchone()[0] >= 1,
+             what="a failed attempt while SMTP is down")
+    wait_for(lambda: conn.execute("SELECT count(*) FROM jobs WHERE state = 'pending'").fetchone()[0] == 5,
+             what="all five queued")
+    time.sleep(1.5)  # at least one more retry round while SMTP is down: still nothing lost
+    assert conn.execute("SELECT count(*) FROM jobs WHERE state = 'pending'").fetchone()[0] == 5
+    smtp.start()  # "Postfix is back"; retry_base_seconds = 1 in the tests
+    wait_for(lambda: len(smtp.received()) == 5, timeout=30, what="all five after SMTP is back")
+    assert sorted(r for _m, _c, received in parsed_messages(smtp) for r in received.rcpt_tos) == [
+        f"d{i}@external.test" for i in range(5)]
+    assert conn.execute("SELECT count(*) FROM jobs WHERE state = 'sent'").fetchone()[0] == 5
+
+
 def test_permanent_failure_sets_schedule_status_without_mail_loop(gateway, caplog):
     cfg, radicale, smtp, calendar = gateway
     smtp.mode = "permfail"
@@ -159,7 +178,8 @@ def test_permanent_failure_sets_schedule_status_without_mail_loop(gateway, caplo
     assert "SCHEDULE-STATUS=5.1 for attendee=bob@external.test uid=evt-9" in caplog.text
     assert smtp.received() == []
     status_out = subprocess.run([sys.executable, "-m", "imip_gateway", "status", "--json", "--config", str(cfg.path)],
-                                capture_output=True, text=True, env=os.environ)
+                                capture_output=True, text=True, env=os.environ, check=False)
+    assert status_out.returncode == 0, status_out.stderr
     report = json.loads(status_out.stdout)
     assert report["outbound"]["failed_total"] == 1 and report["outbound"]["queue_depth"] == 0
 
@@ -177,7 +197,7 @@ def test_reconciliation_catches_what_the_hook_missed(tmp_path, make_config, smtp
         thread.start()
         wait_for(lambda: "reconcile: 1 calendars" in caplog.text, what="baseline reconciliation")
         radicale.put(calendar + "new.ics", event_ics(uid="missed-by-hook", attendees=("erin@external.test",)))
-        wait_for(lambda: smtp_server.received(), timeout=20, what="the reconciled invitation")
+        wait_for(smtp_server.received, timeout=20, what="the reconciled invitation")
         stop.set()
         thread.join(10)
         # The baseline mailed nothing about the event that existed before the gateway.

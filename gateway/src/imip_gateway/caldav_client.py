@@ -178,7 +178,7 @@ class CalDAVClient:
 
     def list_principals(self) -> list[str]:
         """Principal collections under the base path that the gateway may read."""
-        return [href for href, _ in self.list_collections(self.base_path)]
+        return [href for href, _types in self.list_collections(self.base_path)]
 
     # ------------------------------------------------------------ items
     def get(self, href: str) -> Resource | None:
@@ -256,6 +256,7 @@ class CalDAVClient:
     def set_schedule_status(self, href: str, attendee: str, status: str) -> bool:
         """Set SCHEDULE-STATUS=<status> on every ATTENDEE line of `attendee` in the event at href."""
         from imip_gateway.ical import set_attendee_params  # icalendar stays out of the hook's path
+
         def change(text: str) -> str | None:
             return set_attendee_params(text, attendee, {"SCHEDULE-STATUS": status})
         return self.modify(href, change) is not None

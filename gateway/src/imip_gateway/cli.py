@@ -6,7 +6,6 @@ import argparse
 import json
 import logging
 import sys
-import time
 
 from imip_gateway import __version__, config
 from imip_gateway.credentials import CredentialError, read_secret

@@ -135,6 +135,9 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[str], Any], Any]]] = {
         "templates_dir": (_absolute_path, None),
         "log_level": (_choice("info", "debug"), "info"),
         "opt_out_users": (_names, ()),
+        # Inbound: the authserv-id our own MTA writes into Authentication-Results (its host
+        # name); only those headers are trusted. Default: instance_id.
+        "authserv_id": (_text, ""),
         # Tuning, rarely set: first retry delay (doubles per attempt, capped at an hour), how
         # often the spool directory is scanned.
         "retry_base_seconds": (_int_range(1, 3600), 60),
@@ -186,6 +189,7 @@ class GatewaySection:
     templates_dir: Path | None
     log_level: str
     opt_out_users: tuple[str, ...]
+    authserv_id: str
     retry_base_seconds: int
     spool_poll_ms: int
 
@@ -250,7 +254,7 @@ class InvitationsSection:
         address = address.strip().lower()
         if address.startswith("mailto:"):
             address = address[len("mailto:"):]
-        local, _, domain = address.rpartition("@")
+        local, _at, domain = address.rpartition("@")
         prefix = self.local_part.lower() + "+"
         if domain != self.domain.lower() or not local.startswith(prefix):
             return None
@@ -316,6 +320,8 @@ def parse(text: str, path: Path | str = DEFAULT_PATH) -> Config:
         raise ConfigError(f"{path}: [gateway] local_domains: expected at least one domain")
     if gateway["instance_id"] is None:
         gateway["instance_id"] = socket.gethostname()
+    if not gateway["authserv_id"]:
+        gateway["authserv_id"] = gateway["instance_id"]
     if not gateway["site_name"]:
         gateway["site_name"] = gateway["local_domains"][0]
     imap = values["imap"]

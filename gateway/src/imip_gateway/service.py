@@ -137,7 +137,7 @@ def run(cfg: Config, stop: threading.Event | None = None) -> int:
     stop = stop or threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         try:
-            signal.signal(signum, lambda *_: stop.set())
+            signal.signal(signum, lambda *_args: stop.set())
         except ValueError:  # not the main thread (tests)
             pass
     smtp_password = read_secret(cfg.smtp.password_credential) if cfg.smtp.user else ""

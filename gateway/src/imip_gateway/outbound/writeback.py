@@ -44,9 +44,9 @@ def process(conn: sqlite3.Connection, caldav: CalDAVClient, *, base_seconds: flo
         except (CalDAVError, OSError) as exc:
             attempts = row["attempts"] + 1
             with db.transaction(conn):
+                retry_at = time.time() + backoff(attempts, base_seconds)
                 conn.execute("UPDATE schedule_status SET attempts = ?, last_error = ?, next_attempt = ?"
-                             " WHERE job_id = ?", (attempts, str(exc)[:300],
-                                                    time.time() + backoff(attempts, base_seconds), row["job_id"]))
+                             " WHERE job_id = ?", (attempts, str(exc)[:300], retry_at, row["job_id"]))
             log.warning("SCHEDULE-STATUS=%s for %s on uid=%s: CalDAV failed (attempt %d), will retry: %s",
                         row["status"], attendee, row["uid"], attempts, exc)
             continue
