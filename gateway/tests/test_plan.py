@@ -163,7 +163,14 @@ def test_opt_out_by_organizer_schedule_agent_client():
     assert p.actions == [] and "SCHEDULE-AGENT=CLIENT" in p.skipped
 
 
-@pytest.mark.parametrize("owner,organizer", [("carol", "alice@example.test"), ("x", "carol@example.test")])
+def test_only_the_organizers_own_calendar_sends():
+    assert actions(plan(None, event_ics(), owner="alice@example.test"))
+    assert actions(plan(None, event_ics(), owner="Alice"))
+    copy = plan(None, event_ics(), owner="dave")  # a local attendee's copy of alice's event
+    assert copy.actions == [] and copy.skipped == "a copy in dave's calendar, not the organizer's (alice@example.test)"
+
+
+@pytest.mark.parametrize("owner,organizer", [("carol", "carol@example.test"), ("carol@example.test", "carol@example.test")])
 def test_opt_out_by_config_list(owner, organizer):
     p = plan(None, event_ics(organizer=organizer), owner=owner)
     assert p.actions == [] and p.skipped.startswith("opted out in opt_out_users")

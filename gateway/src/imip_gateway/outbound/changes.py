@@ -7,6 +7,7 @@ snapshot and the change's state commit together, so a crash never half-plans a c
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import sqlite3
 import time
@@ -14,10 +15,10 @@ import uuid
 
 from imip_gateway import db
 from imip_gateway.config import Config
-from imip_gateway.ical import address_of, events, parse_calendar, recurrence_key, serialize
+from imip_gateway.ical import address_of, events, parse_calendar, recurrence_key
 from imip_gateway.outbound import sequences
 from imip_gateway.outbound.itip import build_itip
-from imip_gateway.outbound.message import message_id_for
+from imip_gateway.outbound.message import display_fields, message_id_for
 from imip_gateway.outbound.plan import plan_change
 from imip_gateway.outbound.recipients import Policy
 from imip_gateway.tokens import TokenStore
@@ -131,14 +132,15 @@ def _process(conn: sqlite3.Connection, cfg: Config, change: sqlite3.Row, now: fl
         itip = build_itip(source_cal, method=action.method, keys=action.keys, attendee=action.attendee,
                           token_address=token_address, sequences=seqs,
                           cancel_only_attendee=action.reason in ("removed", "instance removed"))
+        display = display_fields([c for c in events(source_cal) if recurrence_key(c) in action.keys])
         job_id = uuid.uuid4().hex
         message_id = message_id_for(job_id, cfg.invitations.domain)
         conn.execute(
             "INSERT INTO jobs (id, change_id, created, method, reason, uid, point, organizer, organizer_name,"
-            " attendee, token, calendar, message_id, state, attempts, next_attempt)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?)",
+            " attendee, token, calendar, display, message_id, state, attempts, next_attempt)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?)",
             (job_id, change_id, now, action.method, action.reason, uid, point, organizer_cua, organizer_name,
-             action.attendee, token, serialize(itip), message_id, now))
+             action.attendee, token, itip, json.dumps(display), message_id, now))
         log.info("queued job=%s %s (%s) uid=%s attendee=%s sequence=%s message_id=%s", job_id, action.method,
                  action.reason, uid, action.attendee[len("mailto:"):],
                  ",".join(str(seqs[k]) for k in action.keys), message_id)

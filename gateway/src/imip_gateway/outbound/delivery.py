@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import sqlite3
 import time
@@ -84,7 +85,8 @@ def drain(conn: sqlite3.Connection, cfg: Config, submitter: Submitter, *, limit:
         envelope = envelope_for(cfg, job)
         try:
             message = build_message(envelope, stamp(job["calendar"], moment), now=moment,
-                                    templates_dir=cfg.gateway.templates_dir)
+                                    templates_dir=cfg.gateway.templates_dir,
+                                    display=json.loads(job["display"]) if job["display"] else None)
         except Exception as exc:  # a job we cannot even render will never send
             with db.transaction(conn):
                 _fail(conn, job, now, f"cannot build the message: {exc}", GAVE_UP_STATUS)

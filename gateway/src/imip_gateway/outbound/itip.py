@@ -50,8 +50,8 @@ def _tzids(component: icalendar.cal.Component) -> set[str]:
 
 
 def build_itip(source: icalendar.Calendar, *, method: str, keys: tuple[str, ...], attendee: str,
-               token_address: str, sequences: dict[str, int], cancel_only_attendee: bool) -> icalendar.Calendar:
-    """The calendar to mail; `sequences` maps recurrence key -> SEQUENCE to put in."""
+               token_address: str, sequences: dict[str, int], cancel_only_attendee: bool) -> str:
+    """The calendar to mail, serialized; `sequences` maps recurrence key -> SEQUENCE to put in."""
     method = method.upper()
     out = icalendar.Calendar()
     out.add("PRODID", PRODID)
@@ -98,24 +98,26 @@ def build_itip(source: icalendar.Calendar, *, method: str, keys: tuple[str, ...]
     wanted = set().union(*(_tzids(e) for e in events(out))) if events(out) else set()
     for tz in source.walk("VTIMEZONE"):
         if str(tz.get("TZID")) in wanted:
-            clone = copy.deepcopy(tz)
-            out.subcomponents.insert(0, clone)
+            out.subcomponents.insert(0, copy.deepcopy(tz))
     present = {str(tz.get("TZID")) for tz in out.walk("VTIMEZONE")}
-    for tzid in sorted(wanted - present):
-        generated = _generated_vtimezone(tzid)
-        if generated is not None:
-            out.subcomponents.insert(0, icalendar.Timezone.from_ical(generated))
+    generated = [block for block in (_generated_vtimezone(t) for t in sorted(wanted - present)) if block]
     # Put VTIMEZONEs before the events, as clients expect.
     out.subcomponents.sort(key=lambda c: 0 if c.name == "VTIMEZONE" else 1)
-    return out
+    text = out.to_ical().decode("utf-8")
+    if generated:
+        # Spliced in as text: a generated VTIMEZONE lists every transition since 1970, and
+        # parsing it back into objects for each message would cost more than the rest.
+        position = text.index("\r\nBEGIN:V", text.index("BEGIN:VCALENDAR") + 1) + 2
+        text = text[:position] + "".join(generated) + text[position:]
+    return text
 
 
 @functools.lru_cache(maxsize=256)
-def _generated_vtimezone(tzid: str) -> bytes | None:
+def _generated_vtimezone(tzid: str) -> str | None:
     """A VTIMEZONE from the tz database for a TZID the stored calendar did not define (cached:
     generating one costs tens of milliseconds)."""
     try:
-        return icalendar.Timezone.from_tzid(tzid).to_ical()
+        return icalendar.Timezone.from_tzid(tzid).to_ical().decode("utf-8")
     except Exception:  # an unknown TZID: the receiver falls back to floating time
         return None
 

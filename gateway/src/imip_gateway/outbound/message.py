@@ -57,10 +57,20 @@ class Envelope:
     instance_id: str
 
 
-def _first_event(calendar: icalendar.Calendar) -> icalendar.cal.Component | None:
-    comps = events(calendar)
+def _first_event(comps: list[icalendar.cal.Component]) -> icalendar.cal.Component | None:
     masters = [c for c in comps if c.get("RECURRENCE-ID") is None]
     return (masters or comps or [None])[0]
+
+
+def display_fields(components: list[icalendar.cal.Component]) -> dict[str, str]:
+    """What the human-readable part shows; computed once when the job is made and stored with it."""
+    event = _first_event(components)
+    return {
+        "summary": str(event.get("SUMMARY", "")) if event is not None else "",
+        "when": _when(event),
+        "location": str(event.get("LOCATION", "")) if event is not None else "",
+        "description": str(event.get("DESCRIPTION", "")) if event is not None else "",
+    }
 
 
 def _when(event: icalendar.cal.Component | None) -> str:
@@ -85,13 +95,9 @@ def subject_for(method: str, reason: str, summary: str) -> str:
     return clean_header_text(f"{prefix}: {summary}" if summary else prefix)
 
 
-def _fields(envelope: Envelope, calendar: icalendar.Calendar) -> dict[str, str]:
-    event = _first_event(calendar)
+def _fields(envelope: Envelope, display: dict[str, str]) -> dict[str, str]:
     return {
-        "summary": str(event.get("SUMMARY", "")) if event is not None else "",
-        "when": _when(event),
-        "location": str(event.get("LOCATION", "")) if event is not None else "",
-        "description": str(event.get("DESCRIPTION", "")) if event is not None else "",
+        **{key: display.get(key, "") for key in ("summary", "when", "location", "description")},
         "organizer": envelope.organizer_name or envelope.organizer_address,
         "organizer_address": envelope.organizer_address,
         "attendee": envelope.attendee[len("mailto:"):],
@@ -132,13 +138,24 @@ def _render(templates_dir: Path | None, name: str, suffix: str, fields: dict[str
     return string.Template(text).safe_substitute(fields)
 
 
+def _method_of(calendar_text: str) -> str | None:
+    for line in calendar_text.split("\n"):
+        if line.upper().startswith("METHOD:"):
+            return line[len("METHOD:"):].strip().upper()
+        if line.startswith("BEGIN:V") and not line.startswith("BEGIN:VCALENDAR"):
+            break
+    return None
+
+
 def build_message(envelope: Envelope, calendar_text: str, *, now: dt.datetime,
-                  templates_dir: Path | None = None) -> EmailMessage:
-    calendar = icalendar.Calendar.from_ical(calendar_text)
-    method = str(calendar.get("METHOD")).upper()
+                  templates_dir: Path | None = None, display: dict[str, str] | None = None) -> EmailMessage:
+    """The mail for one job. `display` (stored with the job) saves parsing the calendar again."""
+    method = _method_of(calendar_text)
     if method != envelope.method:
         raise ValueError(f"job {envelope.job_id}: METHOD {method} differs from the job's {envelope.method}")
-    fields = _fields(envelope, calendar)
+    if display is None:
+        display = display_fields(events(icalendar.Calendar.from_ical(calendar_text)))
+    fields = _fields(envelope, display)
     name = _template_name(method, envelope.reason)
 
     msg = EmailMessage(policy=email_policy.SMTP)

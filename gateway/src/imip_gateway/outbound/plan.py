@@ -103,6 +103,9 @@ def plan_change(old: icalendar.Calendar | None, new: icalendar.Calendar | None, 
     if not str(organizer).lower().startswith("mailto:") or not policy.is_local(organizer_address):
         plan.skipped = f"organizer {organizer_address} is not a local user"
         return plan
+    if not policy.owner_is_organizer(organizer, owner):
+        plan.skipped = f"a copy in {owner}'s calendar, not the organizer's ({organizer_address})"
+        return plan
     opted_out = policy.organizer_opted_out(organizer, owner)
     if opted_out:
         plan.skipped = opted_out

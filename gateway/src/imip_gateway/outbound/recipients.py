@@ -1,6 +1,8 @@
 """Who gets mail: the scheduling policy of requirements 3 and 22.
 
 - Only events whose ORGANIZER is a local user (an address in [gateway] local_domains).
+- Only changes in the organizer's own calendars: a local attendee's copy of the event (in their
+  calendar) is theirs to change and never mails the organizer's attendees again.
 - Not when the organizer opted out: SCHEDULE-AGENT=CLIENT on ORGANIZER (their client sends its
   own iMIP, e.g. Thunderbird on Radicale), or the owner or organizer listed in opt_out_users.
 - Recipients: ATTENDEEs with a mailto: address outside the local domains, SCHEDULE-AGENT absent
@@ -38,6 +40,14 @@ class Policy:
         if hit:
             return f"opted out in opt_out_users ({sorted(hit)[0]})"
         return None
+
+    @staticmethod
+    def owner_is_organizer(organizer: icalendar.vCalAddress, owner: str | None) -> bool:
+        """Radicale user names are the mail address or its local part (both seen in practice)."""
+        if not owner:
+            return True
+        address = address_of(organizer)
+        return owner.lower() in (address, address.split("@", 1)[0])
 
     def is_recipient(self, attendee: icalendar.vCalAddress, organizer_address: str) -> bool:
         value = str(attendee).strip()

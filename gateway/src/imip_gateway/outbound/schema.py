@@ -89,6 +89,10 @@ CREATE TABLE sync_state (
 );
 """)
 
+# What the human-readable part shows (summary, when, location, description) as JSON, computed
+# when the job is made, so sending does not parse the calendar again.
+db.register("outbound", 2, "ALTER TABLE jobs ADD COLUMN display TEXT;")
+
 
 def last_sent_sequence(conn, uid: str, recurrence_id: str = "") -> int | None:
     """The highest SEQUENCE mailed for (UID, RECURRENCE-ID key), or None (inbound uses it too)."""
