@@ -10,12 +10,22 @@ for every owned table and then defines the wanted ones, so `nft -f FILE` replace
 tables in one transaction and leaves every other table (Docker's `ip nat`, fail2ban's, ...) alone.
 
 Whether the kernel drifted is decided by comparing `nft -s list table` (no counters, no handles)
-with the listing saved right after the last apply, so an unchanged converge never touches the
-kernel.
+with the listing saved when the last ruleset was confirmed, so an unchanged converge never
+touches the kernel.
+
+Safe apply, so that a reboot at any moment boots a confirmed ruleset: with a rollback armed, an
+apply loads the new tables but leaves the boot-time file alone (the new ruleset waits in the
+state directory); only the confirmation, after Ansible has reached the host over a new
+connection, writes it (atomically) as the boot-time file. The rollback timer and the
+confirmation take the same lock, so exactly one of them wins, and a confirmation that comes
+after the rollback fails instead of reporting success with the old tables loaded.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import re
 
 FAMILIES = ("ip", "ip6", "inet", "arp", "bridge", "netdev")
@@ -56,22 +66,102 @@ def rollback_ruleset(tables, previous_listing):
     return text
 
 
-def rollback_script(nft, rollback_file, path, previous_file, applied_file):
-    """The shell script the rollback timer runs: tables, then the persisted file."""
-    lines = [
+class State(object):
+    """The files of the role's state directory (mode 0700).
+
+    previous.nft     the owned tables as they were before the last apply (what a rollback loads)
+    applied.nft      the listing of the last confirmed ruleset (drift is measured against it)
+    pending.nft      a ruleset applied but not confirmed yet (it becomes the boot-time file on
+                     confirmation; until then the boot-time file keeps the last confirmed one)
+    pending.listing  the kernel's listing right after that apply
+    rolled-back      written by the rollback when it fired (its time, UTC)
+    rollback.sh      what the rollback timer runs
+    lock             taken by the rollback and by the confirmation, so only one of them wins
+    """
+
+    def __init__(self, directory):
+        self.dir = directory
+        for name, filename in (("previous", "previous.nft"), ("applied", "applied.nft"),
+                               ("pending", "pending.nft"), ("pending_listing", "pending.listing"),
+                               ("rolled_back", "rolled-back"), ("script", "rollback.sh"), ("lock", "lock")):
+            setattr(self, name, os.path.join(directory, filename))
+
+
+def rollback_script(nft, state):
+    """The shell script the rollback timer runs.
+
+    It loads the previous tables only while the applied ruleset is still pending: once the
+    confirmation has taken the lock and persisted it, there is nothing left to undo. The
+    boot-time file is never touched here: it still holds the last confirmed ruleset.
+    """
+    return "\n".join([
         "#!/bin/sh",
         "# imip.server: run by the rollback timer when a new ruleset was not confirmed in time.",
         "set -e",
-        "%s -f %s" % (_q(nft), _q(rollback_file)),
-    ]
-    if previous_file:
-        lines.append("cp -p %s %s" % (_q(previous_file), _q(path)))
-    else:
-        lines.append("rm -f %s" % _q(path))
-    # The next converge must look again at the kernel, not trust the listing of the rolled-back apply.
-    lines.append("rm -f %s" % _q(applied_file))
-    lines.append('logger -t imip-firewall "ruleset rolled back: the new one was not confirmed in time" || true')
-    return "\n".join(lines) + "\n"
+        "exec 9>>%s" % _q(state.lock),
+        "flock 9",
+        "# Confirmed meanwhile: nothing to undo.",
+        "[ -e %s ] || exit 0" % _q(state.pending),
+        "%s -f %s" % (_q(nft), _q(state.previous)),
+        "date -u +%%Y-%%m-%%dT%%H:%%M:%%SZ > %s" % _q(state.rolled_back),
+        "rm -f %s %s" % (_q(state.pending), _q(state.pending_listing)),
+        'logger -t imip-firewall "ruleset rolled back: the new one was not confirmed in time" || true',
+    ]) + "\n"
+
+
+class NotConfirmed(NftError):
+    """The applied ruleset can no longer be confirmed; the message says why and what is loaded."""
+
+    def __init__(self, message, rolled_back=False):
+        super(NotConfirmed, self).__init__(message)
+        self.rolled_back = rolled_back
+
+
+@contextlib.contextmanager
+def locked(state):
+    """The lock the rollback script takes too (flock(2) on the same file)."""
+    fd = os.open(state.lock, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def confirm(nft, tables, path, state, read, write, remove, stop_rollback, check_mode=False):
+    """Keep the applied ruleset: make it the boot-time file, then stop the rollback.
+
+    Call it holding locked(state). Nothing is written unless the ruleset is still pending and
+    still loaded: when the rollback already fired, or the tables are not the ones applied (the
+    host restarted and booted the confirmed file, or someone changed them), NotConfirmed says
+    so and the boot-time file keeps the last confirmed ruleset.
+
+    read(path) -> text or None; write(path, text, mode); remove(path); stop_rollback().
+    Returns the new boot-time file's content.
+    """
+    fired = read(state.rolled_back)
+    if fired is not None:
+        raise NotConfirmed(
+            "the rollback had already fired (at %s), before this confirmation: the previous tables are "
+            "loaded again and %s still holds the last confirmed ruleset" % (fired.strip() or "an unknown time", path),
+            rolled_back=True)
+    pending = read(state.pending)
+    if pending is None:
+        raise NotConfirmed("no applied ruleset is waiting for confirmation (%s is missing)" % state.pending)
+    expected = read(state.pending_listing)
+    live = nft.listing(tables)
+    if expected is None or _norm(live) != _norm(expected):
+        raise NotConfirmed(
+            "the kernel no longer holds the tables that were applied (the host restarted and loaded the "
+            "boot-time file, or the tables were changed) before this confirmation: %s still holds the last "
+            "confirmed ruleset, and the rollback, if still armed, restores the previous tables" % path)
+    if not check_mode:
+        write(path, pending, 0o644)
+        write(state.applied, expected, 0o600)
+        remove(state.pending)
+        remove(state.pending_listing)
+        stop_rollback()
+    return pending
 
 
 def _q(text):

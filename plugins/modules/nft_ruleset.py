@@ -12,18 +12,22 @@ short_description: Replace a few named nftables tables atomically, with an armed
 version_added: 0.1.0
 description:
   - Keeps the nftables tables named in O(tables) exactly as O(content) defines them, and
-    persists O(content) in O(path). Every other table of the host (Docker's C(ip nat),
+    O(content) as the boot-time file O(path). Every other table of the host (Docker's C(ip nat),
     fail2ban's, ...) is left alone; the module never runs C(flush ruleset).
   - O(content) must begin with C(table FAMILY NAME) and C(delete table FAMILY NAME) for every
     table in O(tables), then define the tables it wants, so that C(nft -f) replaces them in one
     transaction. It is validated with C(nft -c -f) before anything is written or applied.
   - Nothing is applied when O(path) already holds O(content) and the kernel's listing of the
-    tables (C(nft -s list table)) is the one saved after the last apply; a hand edit of the
-    file or of the live tables is drift, reported in the diff and repaired.
+    tables (C(nft -s list table)) is the one saved when the last ruleset was confirmed; a hand
+    edit of the file or of the live tables is drift, reported in the diff and repaired.
   - Before applying, the current tables are saved in O(state_dir)C(/previous.nft). With
     O(rollback_timeout) > 0 a systemd timer (O(rollback_unit)C(.timer)) is armed that restores
-    them, and the previous O(path), after that many seconds; the caller confirms the new
-    ruleset by stopping that timer once it has proved it can still reach the host.
+    them after that many seconds, and O(path) is B(not) written: the new ruleset waits in
+    O(state_dir)C(/pending.nft) until M(imip.server.nft_ruleset_confirm) makes it the boot-time
+    file, once the caller has proved it can still reach the host. A reboot before that boots
+    the last confirmed ruleset.
+  - With O(rollback_timeout=0) there is nothing to confirm, and O(path) is written right after
+    the apply.
 author:
   - imip.server developers (@imip-server)
 extends_documentation_fragment:
@@ -57,7 +61,7 @@ options:
     elements: str
     required: true
   state_dir:
-    description: Directory (mode 0700) for the saved listings and the rollback files.
+    description: Directory (mode 0700) for the saved listings, the pending ruleset and the rollback files.
     type: path
     default: /var/lib/imip/firewall
   rollback_timeout:
@@ -73,6 +77,7 @@ notes:
   - Needs root (C(nft) needs CAP_NET_ADMIN, also for C(nft -c)).
   - The rollback uses C(systemd-run); a host without systemd can use O(rollback_timeout=0).
 seealso:
+  - module: imip.server.nft_ruleset_confirm
   - name: nft(8)
     description: The nftables command line, its ruleset syntax and C(-c) (check only).
     link: https://www.netfilter.org/projects/nftables/manpage.html
@@ -87,10 +92,16 @@ EXAMPLES = r"""
     rollback_timeout: 45
   register: applied
 
-- name: Confirm (Ansible reached the host over a new connection)
+- name: Reach the host over a new connection, through the new rules
   when: applied.rollback_armed
-  ansible.builtin.command: systemctl stop imip-firewall-rollback.timer
-  changed_when: false
+  ansible.builtin.wait_for_connection:
+    timeout: 20
+
+- name: Keep the new ruleset (boot-time file written, rollback stopped)
+  when: applied.rollback_armed
+  imip.server.nft_ruleset_confirm:
+    path: /etc/imip/firewall.nft
+    tables: [inet imip_filter, ip imip_nat]
 """
 
 RETURN = r"""
@@ -120,6 +131,11 @@ previous:
   returned: when applied
   type: str
   sample: /var/lib/imip/firewall/previous.nft
+pending:
+  description: The file holding the applied ruleset until it is confirmed (it then becomes O(path)).
+  returned: when applied with a rollback armed
+  type: str
+  sample: /var/lib/imip/firewall/pending.nft
 listing:
   description: The owned tables as the kernel lists them after this run (before it, in check mode).
   returned: success
@@ -135,6 +151,8 @@ from ansible_collections.imip.server.plugins.module_utils._fileio import atomic_
 from ansible_collections.imip.server.plugins.module_utils._nft import (
     Nft,
     NftError,
+    State,
+    locked,
     parse_table,
     plan,
     rollback_ruleset,
@@ -152,6 +170,13 @@ def _read(path):
 
 def _write(path, text, mode=0o600):
     atomic_write(path, text.encode("utf-8"), new_mode=mode)
+
+
+def _remove(path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def _systemctl(module, *args):
@@ -179,7 +204,6 @@ def main():
         module.fail_json(msg="rollback_timeout must be 0 (no rollback) or a number of seconds, not %s" % p["rollback_timeout"])
     content = p["content"] if p["content"].endswith("\n") else p["content"] + "\n"
     path, state_dir, unit = p["path"], p["state_dir"], p["rollback_unit"]
-    applied_file = os.path.join(state_dir, "applied.nft")
     result = dict(changed=False, applied=False, rollback_armed=False, rollback_unit=unit + ".timer")
 
     binary = module.get_bin_path("nft")
@@ -204,61 +228,68 @@ def main():
     except NftError as exc:
         module.fail_json(msg=str(exc), **result)
 
-    decision = plan(content, installed, live, _read(applied_file), path)
+    decision = plan(content, installed, live, _read(State(state_dir).applied), path)
     result.update(changed=decision["changed"], file_changed=decision["file_changed"], drift=decision["drift"], listing=live)
     if module._diff:
         result["diff"] = decision["diff"]
     if not decision["changed"] or module.check_mode:
         module.exit_json(**result)
 
-    # Apply: keep the previous tables and file, arm the rollback, load, persist.
+    # Apply: keep the previous tables, arm the rollback, load. With a rollback armed the ruleset
+    # waits in the state directory until imip.server.nft_ruleset_confirm makes it the boot-time
+    # file; without one it is persisted at once.
     if not os.path.isdir(state_dir):
         os.makedirs(state_dir, 0o700)
-    previous_nft = os.path.join(state_dir, "previous.nft")
-    previous_file = os.path.join(state_dir, "previous.file")
-    rollback_sh = os.path.join(state_dir, "rollback.sh")
-    rc, out, err = _systemctl(module, "is-active", "--quiet", unit + ".timer")
-    pending = rc == 0
-    if not pending:
-        # A rollback still pending from an unconfirmed apply keeps the last confirmed state.
-        _write(previous_nft, rollback_ruleset(tables, live))
-        if installed is not None:
-            _write(previous_file, installed)
-        elif os.path.exists(previous_file):
-            os.unlink(previous_file)
-        _write(rollback_sh, rollback_script(binary, previous_nft, path,
-                                            previous_file if installed is not None else None, applied_file), 0o700)
-    result["previous"] = previous_nft
-    if p["rollback_timeout"] > 0:
-        _systemctl(module, "stop", unit + ".timer")
-        _systemctl(module, "reset-failed", unit + ".timer", unit + ".service")
-        rc, out, err = module.run_command([
-            "systemd-run", "--unit", unit, "--description", "imip.server: roll back an unconfirmed firewall ruleset",
-            "--on-active", "%ds" % p["rollback_timeout"], "--timer-property", "AccuracySec=1s",
-            "/bin/sh", rollback_sh,
-        ])
+    state = State(state_dir)
+    armed = p["rollback_timeout"] > 0
+    with locked(state):
+        rc, out, err = _systemctl(module, "is-active", "--quiet", unit + ".timer")
         if rc != 0:
-            module.fail_json(msg="could not arm the rollback timer (systemd-run, exit %s): %s; nothing was applied"
-                             % (rc, (err or out).strip()), **result)
-        result["rollback_armed"] = True
-    try:
-        nft.apply(candidate)
-    except NftError as exc:
-        if result["rollback_armed"]:
+            # No rollback pending from an unconfirmed apply: what is loaded now is what to go back to.
+            # (With one pending, previous.nft keeps the last confirmed tables.)
+            _write(state.previous, rollback_ruleset(tables, live))
+        _write(state.script, rollback_script(binary, state), 0o700)
+        for stale in (state.rolled_back, state.pending, state.pending_listing):
+            _remove(stale)
+        if armed:
+            _write(state.pending, content)
+        result["previous"] = state.previous
+        if armed:
             _systemctl(module, "stop", unit + ".timer")
-            result["rollback_armed"] = False
-        module.fail_json(msg="%s; the previous tables are still in place" % exc, **result)
-    result["applied"] = True
-    directory = os.path.dirname(path)
-    if directory and not os.path.isdir(directory):
-        os.makedirs(directory, 0o755)
-    _write(path, content, 0o644)
-    try:
-        listing = nft.listing(tables)
-    except NftError as exc:
-        module.fail_json(msg=str(exc), **result)
-    _write(applied_file, listing)
-    result["listing"] = listing
+            _systemctl(module, "reset-failed", unit + ".timer", unit + ".service")
+            rc, out, err = module.run_command([
+                "systemd-run", "--unit", unit, "--description", "imip.server: roll back an unconfirmed firewall ruleset",
+                "--on-active", "%ds" % p["rollback_timeout"], "--timer-property", "AccuracySec=1s",
+                "/bin/sh", state.script,
+            ])
+            if rc != 0:
+                _remove(state.pending)
+                module.fail_json(msg="could not arm the rollback timer (systemd-run, exit %s): %s; nothing was applied"
+                                 % (rc, (err or out).strip()), **result)
+            result["rollback_armed"] = True
+        try:
+            nft.apply(candidate)
+        except NftError as exc:
+            if armed:
+                _systemctl(module, "stop", unit + ".timer")
+                _remove(state.pending)
+                result["rollback_armed"] = False
+            module.fail_json(msg="%s; the previous tables are still in place" % exc, **result)
+        result["applied"] = True
+        try:
+            listing = nft.listing(tables)
+        except NftError as exc:
+            module.fail_json(msg=str(exc), **result)
+        result["listing"] = listing
+        if armed:
+            _write(state.pending_listing, listing)
+            result["pending"] = state.pending
+        else:
+            directory = os.path.dirname(path)
+            if directory and not os.path.isdir(directory):
+                os.makedirs(directory, 0o755)
+            _write(path, content, 0o644)
+            _write(state.applied, listing)
     module.exit_json(**result)
 
 

@@ -13,7 +13,6 @@ from ansible_collections.imip.server.plugins.module_utils._nft import (
     plan,
     preamble,
     rollback_ruleset,
-    rollback_script,
 )
 
 TABLES = [("inet", "imip_filter"), ("ip", "imip_nat")]
@@ -50,18 +49,6 @@ def test_rollback_restores_previous_tables_and_removes_new_ones():
     assert "flush" not in text
     empty = rollback_ruleset(TABLES, "")
     assert empty.splitlines()[1:] == preamble(TABLES).splitlines(), "no previous tables: ours are only removed"
-
-
-def test_rollback_script_restores_the_file_or_removes_it():
-    script = rollback_script("/usr/sbin/nft", "/s/previous.nft", "/etc/imip/firewall.nft", "/s/previous.file", "/s/applied.nft")
-    lines = script.splitlines()
-    assert lines[0] == "#!/bin/sh" and "set -e" in lines
-    assert "'/usr/sbin/nft' -f '/s/previous.nft'" in lines
-    assert "cp -p '/s/previous.file' '/etc/imip/firewall.nft'" in lines
-    assert "rm -f '/s/applied.nft'" in lines
-    assert lines.index("'/usr/sbin/nft' -f '/s/previous.nft'") < lines.index("cp -p '/s/previous.file' '/etc/imip/firewall.nft'")
-    fresh = rollback_script("/usr/sbin/nft", "/s/previous.nft", "/etc/x'y.nft", None, "/s/applied.nft")
-    assert "rm -f '/etc/x'\"'\"'y.nft'" in fresh
 
 
 def test_plan_unchanged_when_file_and_kernel_are_as_applied():

@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""nft_ruleset against a fake `nft` (a tiny kernel kept in a JSON file) and fake systemd tools:
-the four steps (check, apply, check unchanged, apply unchanged), drift, bad rulesets, rollback."""
+"""nft_ruleset and nft_ruleset_confirm against a fake `nft` (a tiny kernel kept in a JSON file) and
+fake systemd tools: the four steps (check, apply, check unchanged, apply unchanged), drift, bad
+rulesets, the rollback armed and the boot-time file written only on confirmation."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.imip.server.plugins.modules import nft_ruleset
+from ansible_collections.imip.server.plugins.modules import nft_ruleset, nft_ruleset_confirm
 
 FAKE_NFT = r'''#!/usr/bin/env python3
 import json, os, re, sys
@@ -101,6 +102,14 @@ def run(host, content=RULESET, check=False, diff=True, **extra):
             nft_ruleset.main()
 
 
+def confirm(host, **extra):
+    args = dict(path=str(host / "etc" / "firewall.nft"), tables=TABLES, state_dir=str(host / "state"))
+    args.update(extra)
+    with patch_module_args(args):
+        with pytest.raises(SystemExit):
+            nft_ruleset_confirm.main()
+
+
 @pytest.fixture
 def result(capsys):
     def get():
@@ -165,7 +174,7 @@ def test_bad_ruleset_fails_before_anything_is_written(host, result):
     assert "BAD" not in json.dumps(kernel(host))
 
 
-def test_rollback_is_armed_with_the_previous_tables(host, result):
+def test_rollback_is_armed_and_the_boot_time_file_waits_for_the_confirmation(host, result):
     run(host)
     result()
     first_listing = kernel(host)["inet imip_filter"]
@@ -173,13 +182,53 @@ def test_rollback_is_armed_with_the_previous_tables(host, result):
     run(host, content=new, rollback_timeout=30)
     armed = result()
     assert armed["applied"] and armed["rollback_armed"] and armed["rollback_unit"] == "imip-firewall-rollback.timer"
+    assert "tcp dport 25" in kernel(host)["inet imip_filter"], "the new tables are loaded"
+    assert (host / "etc" / "firewall.nft").read_text() == RULESET, "a reboot now boots the last confirmed ruleset"
+    assert armed["pending"] == str(host / "state" / "pending.nft")
+    assert (host / "state" / "pending.nft").read_text() == new
+    assert (host / "state" / "pending.listing").read_text() == kernel(host)["inet imip_filter"]
+    assert (host / "state" / "applied.nft").read_text() == first_listing, "the confirmed listing is kept until confirmed"
     (arm,) = [line for line in log(host) if line.startswith("systemd-run")]
     assert "--on-active 30s" in arm and arm.endswith("/bin/sh %s" % (host / "state" / "rollback.sh"))
     previous = (host / "state" / "previous.nft").read_text()
     assert first_listing in previous and "delete table ip imip_nat" in previous
-    assert (host / "state" / "previous.file").read_text() == RULESET
     script = (host / "state" / "rollback.sh").read_text()
-    assert "previous.nft" in script and "cp -p" in script
+    assert "previous.nft" in script and "flock 9" in script
+    assert "firewall.nft" not in script, "the rollback never writes the boot-time file"
+
+    confirm(host)
+    confirmed = result()
+    assert confirmed["changed"] and not confirmed.get("failed"), confirmed
+    assert (host / "etc" / "firewall.nft").read_text() == new
+    assert (host / "state" / "applied.nft").read_text() == kernel(host)["inet imip_filter"]
+    assert not (host / "state" / "pending.nft").exists()
+    assert "systemctl stop imip-firewall-rollback.timer" in log(host)
+
+    run(host, content=new, rollback_timeout=30)
+    assert result()["changed"] is False, "confirmed: the next converge has nothing to do"
+
+
+def test_confirmation_after_the_rollback_fails_saying_so(host, result):
+    run(host)
+    result()
+    new = RULESET.replace("policy drop; }", "policy drop; tcp dport 25 accept }")
+    run(host, content=new, rollback_timeout=30)
+    result()
+    (host / "state" / "rolled-back").write_text("2026-11-25T10:00:00Z\n")
+    (host / "state" / "pending.nft").unlink()
+    confirm(host)
+    failed = result()
+    assert failed["failed"] and failed["rolled_back"] is True
+    assert failed["msg"].startswith("not confirmed: the rollback had already fired (at 2026-11-25T10:00:00Z)")
+    assert (host / "etc" / "firewall.nft").read_text() == RULESET
+
+
+def test_without_rollback_the_file_is_written_at_once(host, result):
+    run(host, rollback_timeout=0)
+    applied = result()
+    assert applied["applied"] and not applied["rollback_armed"]
+    assert (host / "etc" / "firewall.nft").read_text() == RULESET
+    assert not (host / "state" / "pending.nft").exists()
 
 
 def test_rollback_timeout_must_not_be_negative(host, result):
