@@ -48,8 +48,12 @@ def cmd_check_config(args) -> int:
     """Validate the file, the credentials (present, never printed) and the paths."""
     cfg = _load(args)
     failures = []
-    for section, name in (("smtp", cfg.smtp.password_credential), ("caldav", cfg.caldav.password_credential)) + (
-            (("imap", cfg.imap.password_credential),) if cfg.imap.enabled else ()):
+    credentials = (("smtp", cfg.smtp.password_credential), ("caldav", cfg.caldav.password_credential)) + (
+        (("imap", cfg.imap.password_credential),) if cfg.imap.enabled else ())
+    if args.skip_credentials:
+        credentials = ()
+        print("note: credentials not checked (--skip-credentials)")
+    for section, name in credentials:
         try:
             read_secret(name)
             print(f"ok: [{section}] credential {name} readable")
@@ -60,8 +64,10 @@ def cmd_check_config(args) -> int:
         if path is not None and not path.exists():
             failures.append(f"{cfg.path}: {label}: {path} does not exist")
     for label, path in (("state_dir", cfg.gateway.state_dir), ("spool_dir", cfg.gateway.spool_dir)):
-        if not path.is_dir():
+        if path.exists() and not path.is_dir():
             failures.append(f"{cfg.path}: [gateway] {label}: {path} is not a directory")
+        elif not path.exists():
+            print(f"note: [gateway] {label} {path} does not exist yet (created at the service's start)")
     for failure in failures:
         print(f"error: {failure}", file=sys.stderr)
     if not failures:
@@ -101,7 +107,10 @@ def parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", parents=[common], help="queue depth, oldest pending job, last SMTP result and login")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(func=cmd_status)
-    check = sub.add_parser("check-config", parents=[common], help="validate the configuration and that the credentials exist")
+    check = sub.add_parser("check-config", parents=[common],
+                           help="validate the configuration and that the credentials exist")
+    check.add_argument("--skip-credentials", action="store_true",
+                       help="validate the file only (outside the unit, where $CREDENTIALS_DIRECTORY is not set)")
     check.set_defaults(func=cmd_check_config)
     hook = sub.add_parser("check-hook", parents=[common], help="exit non-zero unless Radicale's hook has loaded")
     hook.add_argument("--newer-than", type=float, default=None, metavar="EPOCH",
