@@ -194,11 +194,12 @@ class Radicale:
 
 
 RIGHTS = """\
-# The calendar role's model: the gateway's identity reads and writes every calendar.
-[gateway]
+# As roles/calendar/templates/etc/radicale/rights.j2: the gateway's identity reads every
+# collection and writes events into every calendar, but creates or deletes no collection.
+[imip-gateway]
 user: calendar-invites@example\\.test
 collection: .*
-permissions: RrWw
+permissions: Rrw
 
 [root]
 user: .+

@@ -186,3 +186,14 @@ def test_bad_calendar_is_an_error_not_a_crash(env):
     assert record(None, "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nthis is not ical") == []
     state = conn.execute("SELECT state, note FROM changes ORDER BY id DESC LIMIT 1").fetchone()
     assert state["state"] == "error" and state["note"]
+
+
+def test_non_ascii_names_and_header_injection(env):
+    cfg, _conn, record = env
+    new = event_ics(organizer_params=";CN=Zoë Müller", summary="Budget\\nBcc: victim@evil.test")
+    job = record(None, new)[0]
+    parsed, raw = mailed(cfg, job)
+    assert parsed["From"].addresses[0].display_name == "Zoë Müller (via Example)"
+    assert parsed["From"].addresses[0].addr_spec == "calendar-invites@example.test"
+    assert parsed["Bcc"] is None and b"\nBcc:" not in raw
+    assert parsed["Subject"] == "Invitation: Budget Bcc: victim@evil.test"

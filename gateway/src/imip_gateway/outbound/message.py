@@ -20,8 +20,12 @@ import html
 import re
 import string
 from dataclasses import dataclass
-from email import policy as email_policy
-from email.message import EmailMessage
+from email import encoders
+from email.header import Header
+from email.message import Message
+from email.mime.base import MIMEBase
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
 from email.utils import format_datetime, formataddr
 from pathlib import Path
 
@@ -148,7 +152,7 @@ def _method_of(calendar_text: str) -> str | None:
 
 
 def build_message(envelope: Envelope, calendar_text: str, *, now: dt.datetime,
-                  templates_dir: Path | None = None, display: dict[str, str] | None = None) -> EmailMessage:
+                  templates_dir: Path | None = None, display: dict[str, str] | None = None) -> Message:
     """The mail for one job. `display` (stored with the job) saves parsing the calendar again."""
     method = _method_of(calendar_text)
     if method != envelope.method:
@@ -158,36 +162,35 @@ def build_message(envelope: Envelope, calendar_text: str, *, now: dt.datetime,
     fields = _fields(envelope, display)
     name = _template_name(method, envelope.reason)
 
-    msg = EmailMessage(policy=email_policy.SMTP)
-    display = f"{envelope.organizer_name or envelope.organizer_address} (via {envelope.site_name})"
-    msg["From"] = formataddr((clean_header_text(display), envelope.from_address))
+    # The email.mime classes (compat32): the same structure as EmailMessage builds, at a third
+    # of the cost per message when a queue of thousands drains.
+    msg = MIMEMultipart("mixed")
+    sender_name = f"{envelope.organizer_name or envelope.organizer_address} (via {envelope.site_name})"
+    msg["From"] = formataddr((clean_header_text(sender_name), envelope.from_address), charset="utf-8")
     msg["To"] = envelope.attendee[len("mailto:"):]
     msg["Reply-To"] = envelope.token_address
-    msg["Subject"] = subject_for(method, envelope.reason, fields["summary"])
+    msg["Subject"] = Header(subject_for(method, envelope.reason, fields["summary"]), "utf-8")
     msg["Date"] = format_datetime(now.astimezone(dt.timezone.utc))
     msg["Message-ID"] = envelope.message_id
     msg["Auto-Submitted"] = "auto-generated"
     msg[LOOP_HEADER] = clean_header_text(envelope.instance_id)
-    msg.make_mixed()
 
-    alternative = EmailMessage(policy=email_policy.SMTP)
-    alternative.set_content(_render(templates_dir, name, "txt", fields), subtype="plain",
-                            charset="utf-8")
+    alternative = MIMEMultipart("alternative")
+    alternative.attach(MIMEText(_render(templates_dir, name, "txt", fields), "plain", "utf-8"))
     html_text = _render(templates_dir, name, "html", fields)
     if html_text is not None:
-        alternative.add_alternative(html_text, subtype="html", charset="utf-8")
-    else:
-        alternative.make_alternative()
+        alternative.attach(MIMEText(html_text, "html", "utf-8"))
     # CRLF line ends inside the calendar, whatever produced it (RFC 5545 §3.1).
     ics = calendar_text.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
-    calendar_part = EmailMessage(policy=email_policy.SMTP)
-    calendar_part.set_content(ics, maintype="text", subtype="calendar", cte="base64",
-                              params={"method": method, "charset": "UTF-8"})
+    calendar_part = MIMEBase("text", "calendar", charset="UTF-8", method=method)
+    calendar_part.set_payload(ics)
+    encoders.encode_base64(calendar_part)
     alternative.attach(calendar_part)
     msg.attach(alternative)
 
-    attachment = EmailMessage(policy=email_policy.SMTP)
-    attachment.set_content(ics, maintype="application", subtype="ics", cte="base64",
-                           disposition="attachment", filename="invite.ics", params={"name": "invite.ics"})
+    attachment = MIMEBase("application", "ics", name="invite.ics")
+    attachment.set_payload(ics)
+    encoders.encode_base64(attachment)
+    attachment.add_header("Content-Disposition", "attachment", filename="invite.ics")
     msg.attach(attachment)
     return msg

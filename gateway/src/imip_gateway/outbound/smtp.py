@@ -13,7 +13,7 @@ import smtplib
 import socket
 import ssl
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.message import Message
 from pathlib import Path
 
 log = logging.getLogger("imip_gateway.smtp")
@@ -84,7 +84,7 @@ class Submitter:
             raise
         return smtp
 
-    def send(self, message: EmailMessage, sender: str, recipient: str) -> Outcome:
+    def send(self, message: Message, sender: str, recipient: str) -> Outcome:
         login_ok = None
         for attempt in (1, 2):
             fresh = self._smtp is None
