@@ -27,8 +27,13 @@ _PLAN_KEYS = frozenset((
 _PLAN_REQUIRED = ("domain", "hosts", "nameservers")
 
 
-def dns_zone_plan(data):
-    """The zones, records and zone-file bodies of a site per view, or the input's errors."""
+def dns_zone_plan(data, tsig_key=None, tsig_required_by=None):
+    """The zones, records and zone-file bodies of a site per view, or the input's errors.
+
+    tsig_key, tsig_required_by: the TSIG key and why it is needed (empty: only checked when
+    given); its problems join the plan's errors. A separate argument, so that the plan input
+    holds no secret.
+    """
     if not isinstance(data, Mapping):
         raise AnsibleFilterError("dns_zone_plan expects a dict (the plan input), got %s" % type(data).__name__)
     unknown = sorted(set(data) - _PLAN_KEYS)
@@ -38,7 +43,12 @@ def dns_zone_plan(data):
     missing = [key for key in _PLAN_REQUIRED if key not in data]
     if missing:
         raise AnsibleFilterError("dns_zone_plan: missing keys %s" % ", ".join(missing))
-    return records.plan(**{key: data[key] for key in data})
+    plan = records.plan(**{key: data[key] for key in data})
+    key_errors = records.tsig_errors(tsig_key, required_by=tsig_required_by or None)
+    if key_errors:
+        # Bad input: no usable plan, as for every other error.
+        return {"errors": key_errors + plan["errors"], "views": []}
+    return plan
 
 
 def dns_zone_serial(body, installed=None):

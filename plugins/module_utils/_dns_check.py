@@ -8,6 +8,11 @@
 Each check returns {"check", "name", "type", "status", "is", "should", "fix", "message"} with
 status "ok", "fail" or "unknown". A timeout is retried and ends as "unknown" ("could not
 determine"), never as a pass or a fail. Needs dnspython.
+
+Expected and answered records are compared as records, both parsed by dnspython (rdata
+equality: the canonical wire form, so name case, trailing dots, quoting and escapes of TXT and
+CAA text, and non-ASCII bytes do not matter), never as text; the text in reports and fixes is
+dnspython's canonical presentation format on both sides.
 """
 
 from __future__ import annotations
@@ -23,8 +28,11 @@ try:
     import dns.exception
     import dns.flags
     import dns.message
+    import dns.name
     import dns.query
     import dns.rcode
+    import dns.rdata
+    import dns.rdataclass
     import dns.rdatatype
 
     HAS_DNSPYTHON = True
@@ -40,6 +48,26 @@ class Undetermined(Exception):
     """The resolver did not answer usably (timeout, SERVFAIL, refused)."""
 
 
+def parse(rtype, value):
+    """An expected value as the record dnspython makes of it (names absolute).
+
+    The value is in zone-file presentation format, with the planner's conventions
+    (_dns_records.normalize_value): a TXT value without quotes is one text, names may lack the
+    trailing dot. ValueError when it does not parse.
+    """
+    presentation = normalize_value(rtype, value)
+    try:
+        return dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.from_text(rtype), presentation,
+                                   origin=dns.name.root, relativize=False)
+    except dns.exception.DNSException as exc:
+        raise ValueError("%s %r does not parse: %s" % (rtype, value, exc))
+
+
+def text(record):
+    """A record's data in canonical presentation format (absolute names)."""
+    return record.to_text(origin=None)
+
+
 class Resolver(object):
     """Asks one server (address, port) directly, with retries on timeouts."""
 
@@ -52,7 +80,7 @@ class Resolver(object):
         self.cache = {}
 
     def query(self, name, rtype):
-        """The set of values (presentation format) at name/type; empty when none exist."""
+        """The set of records (dnspython rdata) at name/type; empty when none exist."""
         key = (fqdn(name), rtype.upper())
         if key not in self.cache:
             self.cache[key] = self._query(*key)
@@ -85,7 +113,7 @@ class Resolver(object):
             wanted = dns.rdatatype.from_text(rtype)
             for rrset in response.answer:
                 if rrset.rdtype == wanted and rrset.name.to_text().lower() == name.lower():
-                    values.update(normalize_value(rtype, rd.to_text()) for rd in rrset)
+                    values.update(rrset)
             return values
         raise Undetermined(last)
 
@@ -98,25 +126,28 @@ def _result(check, name, rtype, status, is_, should, fix=None, message=""):
 
 
 def check_rrset(resolver, name, rtype, expected, ttl=3600):
-    """The RRset at name/type must equal the expected values (presentation format)."""
+    """The RRset at name/type must equal the expected values (presentation format), compared as
+    parsed records."""
     name = fqdn(name)
-    should = set(normalize_value(rtype, v) for v in expected)
+    should = set(parse(rtype, v) for v in expected)
+    should_text = sorted(text(r) for r in should)
     label = "%s %s" % (name.rstrip("."), rtype)
     try:
         found = resolver.query(name, rtype)
     except Undetermined as exc:
-        return _result("record", name, rtype, "unknown", [], should, message="could not determine %s: %s" % (label, exc))
+        return _result("record", name, rtype, "unknown", [], should_text, message="could not determine %s: %s" % (label, exc))
+    found_text = sorted(text(r) for r in found)
     if found == should:
-        return _result("record", name, rtype, "ok", found, should, message="%s is right" % label)
-    missing = sorted(should - found)
-    extra = sorted(found - should)
+        return _result("record", name, rtype, "ok", found_text, should_text, message="%s is right" % label)
+    missing = sorted(text(r) for r in should - found)
+    extra = sorted(text(r) for r in found - should)
     fix = ["add: " + zone_line({"name": name, "type": rtype, "value": v, "ttl": ttl}) for v in missing]
     fix += ["remove: " + zone_line({"name": name, "type": rtype, "value": v, "ttl": ttl}) for v in extra]
     if not found:
-        msg = "%s is missing; it should be %s" % (label, ", ".join(sorted(should)))
+        msg = "%s is missing; it should be %s" % (label, ", ".join(should_text))
     else:
-        msg = "%s is %s; it should be %s" % (label, ", ".join(sorted(found)), ", ".join(sorted(should)))
-    return _result("record", name, rtype, "fail", found, should, fix, msg)
+        msg = "%s is %s; it should be %s" % (label, ", ".join(found_text), ", ".join(should_text))
+    return _result("record", name, rtype, "fail", found_text, should_text, fix, msg)
 
 
 def check_fcrdns(resolver, name, address, address_owner="us", ttl=3600):
@@ -132,23 +163,26 @@ def check_fcrdns(resolver, name, address, address_owner="us", ttl=3600):
     except Undetermined as exc:
         return _result("fcrdns", name, rtype, "unknown", [], [address, name],
                        message="could not determine %s: %s" % (label, exc))
+    forward_text = sorted(text(r) for r in forward)
+    ptr_text = sorted(text(r) for r in ptrs)
     problems, fix = [], []
-    if address not in forward:
-        problems.append("%s %s is %s, not %s" % (name.rstrip("."), rtype, ", ".join(sorted(forward)) or "missing", address))
+    if parse(rtype, address) not in forward:
+        problems.append("%s %s is %s, not %s" % (name.rstrip("."), rtype, ", ".join(forward_text) or "missing", address))
         fix.append("add: " + zone_line({"name": name, "type": rtype, "value": address, "ttl": ttl}))
-    if name not in ptrs:
-        problems.append("PTR of %s is %s, not %s" % (address, ", ".join(sorted(ptrs)) or "missing", name.rstrip(".")))
+    # The PTR name must be the name itself (which leads back to the address, checked above).
+    if parse("PTR", name) not in ptrs:
+        problems.append("PTR of %s is %s, not %s" % (address, ", ".join(ptr_text) or "missing", name.rstrip(".")))
         fix.append("add: " + zone_line({"name": rev, "type": "PTR", "value": name, "ttl": ttl}))
-        fix += ["remove: " + zone_line({"name": rev, "type": "PTR", "value": p, "ttl": ttl}) for p in sorted(ptrs)]
+        fix += ["remove: " + zone_line({"name": rev, "type": "PTR", "value": p, "ttl": ttl}) for p in ptr_text]
+        ptr_ok = False
     else:
-        # The PTR name must lead back to the address (it is the name itself, checked above).
-        pass
-    is_ = {"forward": sorted(forward), "ptr": sorted(ptrs)}
+        ptr_ok = True
+    is_ = {"forward": forward_text, "ptr": ptr_text}
     should = {"forward": [address], "ptr": [name]}
     if not problems:
         return _result("fcrdns", name, rtype, "ok", is_, should, message="%s: forward and reverse agree" % label)
     msg = "; ".join(problems)
-    if address_owner != "us" and name not in ptrs:
+    if address_owner != "us" and not ptr_ok:
         msg += ("; the reverse zone of %s belongs to %s, not to this site: ask them to set the PTR"
                 % (address, address_owner))
     return _result("fcrdns", name, rtype, "fail", is_, should, fix, msg)

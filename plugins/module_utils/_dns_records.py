@@ -9,8 +9,10 @@ Pure Python (standard library only): used on the controller by the dns role's fi
 and on managed hosts by dns_check_info. Nothing here talks to the network.
 
 A record is a dict ``{"name": "cal.example.test.", "type": "A", "value": "198.51.100.132",
-"ttl": 3600}``; names and name-valued data are absolute (trailing dot), values are in
-presentation format as dnspython's ``to_text()`` prints them, so they compare as strings.
+"ttl": 3600}``; names and name-valued data are absolute (trailing dot), values are in canonical
+presentation format (the way dnspython's ``to_text()`` prints them; TXT and CAA text escaped to
+ASCII), so zone files are plain ASCII. Whether a server holds them is decided by comparing
+parsed records, not this text (_dns_check).
 """
 
 from __future__ import annotations
@@ -45,12 +47,96 @@ def in_domain(name, domain):
     return name == domain or name.endswith("." + domain)
 
 
+_ESCAPE_DECIMAL = re.compile(r"\\([0-9]{3})")
+
+
+def txt_strings(text):
+    """A TXT value's character-strings, as bytes.
+
+    Quoted presentation format (`"v=spf1 -all"`, `"a" "b"`, `"say \\"hi\\""`, `"gr\\195\\188n"`) is
+    parsed as a zone file has it; anything else is one text, UTF-8 encoded and cut every 255 bytes
+    (so `v=spf1 mx -all` is one string, not three). ValueError for a broken quoted value.
+    """
+    text = str(text).strip()
+    if not text.startswith('"'):
+        raw = text.encode("utf-8")
+        return [raw[i:i + 255] for i in range(0, len(raw), 255)] or [b""]
+    strings, i = [], 0
+    while i < len(text):
+        if text[i].isspace():
+            i += 1
+            continue
+        if text[i] != '"':
+            raise ValueError("text outside the quotes: %r" % text[i:])
+        i += 1
+        buf = bytearray()
+        while True:
+            if i >= len(text):
+                raise ValueError("a quoted string is not closed")
+            char = text[i]
+            if char == '"':
+                i += 1
+                break
+            if char == "\\":
+                decimal = _ESCAPE_DECIMAL.match(text, i)
+                if decimal:
+                    if int(decimal.group(1)) > 255:
+                        raise ValueError("\\%s is not a byte" % decimal.group(1))
+                    buf.append(int(decimal.group(1)))
+                    i += 4
+                    continue
+                if i + 1 >= len(text):
+                    raise ValueError("a quoted string ends in a backslash")
+                char = text[i + 1]
+                i += 1
+            buf += char.encode("utf-8")
+            i += 1
+        if len(buf) > 255:
+            raise ValueError("a quoted string is longer than 255 bytes")
+        strings.append(bytes(buf))
+    return strings
+
+
+def escape(raw):
+    """Bytes as a zone file writes them between quotes, exactly as dnspython's to_text() does:
+    printable ASCII as is, quote and backslash escaped, every other byte as \\DDD. Zone files
+    stay ASCII, and a record's text is the same whether we or the resolver print it."""
+    out = []
+    for byte in bytearray(raw):
+        if byte in (0x22, 0x5C):
+            out.append("\\" + chr(byte))
+        elif 0x20 <= byte < 0x7F:
+            out.append(chr(byte))
+        else:
+            out.append("\\%03d" % byte)
+    return "".join(out)
+
+
 def txt_value(text):
-    """TXT data as dnspython prints it: quoted strings of at most 255 bytes, quotes escaped."""
-    if text.startswith('"'):
-        return text
-    chunks = [text[i:i + 255] for i in range(0, len(text), 255)] or [""]
-    return " ".join('"%s"' % c.replace("\\", "\\\\").replace('"', '\\"') for c in chunks)
+    """TXT data in canonical presentation format: quoted strings of at most 255 bytes."""
+    return " ".join('"%s"' % escape(chunk) for chunk in txt_strings(text))
+
+
+_CAA = re.compile(r"^(\d+)\s+([A-Za-z0-9]+)\s+(.+)$", re.S)
+
+
+def caa_value(text):
+    """CAA data (RFC 8659) in canonical presentation format: `0 issue "letsencrypt.org"`; the value
+    may be written without quotes (`0 issue letsencrypt.org`, as BIND accepts it)."""
+    match = _CAA.match(str(text).strip())
+    if not match or int(match.group(1)) > 255:
+        raise ValueError("CAA is FLAGS (0-255) TAG VALUE, e.g. 0 issue \"letsencrypt.org\"")
+    value = match.group(3).strip()
+    if value.startswith('"'):
+        strings = txt_strings(value)
+        if len(strings) != 1:
+            raise ValueError("a CAA value is one string")
+        raw = strings[0]
+    elif any(c.isspace() for c in value):
+        raise ValueError("a CAA value with spaces must be quoted")
+    else:
+        raw = value.encode("utf-8")
+    return '%d %s "%s"' % (int(match.group(1)), match.group(2), escape(raw))
 
 
 def normalize_value(rtype, value):
@@ -67,6 +153,8 @@ def normalize_value(rtype, value):
         return "%d %d %d %s" % (int(prio), int(weight), int(port), "." if target == "." else fqdn(target))
     if rtype == "TXT":
         return txt_value(value)
+    if rtype == "CAA":
+        return caa_value(value)
     if rtype == "A":
         return str(ipaddress.IPv4Address(value))
     if rtype == "AAAA":
@@ -122,16 +210,23 @@ def zone_line(record, origin=None, default_ttl=None):
     return "%s%s IN %s %s" % (owner, ttl_text, record["type"], record["value"])
 
 
-def tsig_errors(key, variable="imip_dns_tsig_key"):
-    """Problems with a TSIG key dict {name, algorithm, secret}; never quotes the secret."""
+def tsig_errors(key, variable="imip_dns_tsig_key", required_by=None):
+    """Problems with a TSIG key dict {name, algorithm, secret}; never quotes the secret.
+
+    required_by: why a key is needed (e.g. "the nsupdate provider signs its updates with it");
+    then an empty key is an error too.
+    """
     if not key:
+        if required_by:
+            return ["%s is required (%s): give name, algorithm and secret; make one with "
+                    "`tsig-keygen -a hmac-sha256 NAME` and keep the secret in Ansible Vault" % (variable, required_by)]
         return []
     if not isinstance(key, dict):
         return ["%s must be a dict with name, algorithm and secret" % variable]
     errors = []
     for field in ("name", "secret"):
         if not key.get(field):
-            errors.append("%s.%s is missing" % (variable, field))
+            errors.append("%s.%s is missing%s" % (variable, field, " (%s)" % required_by if required_by else ""))
     algorithm = str(key.get("algorithm", "hmac-sha256")).lower()
     if algorithm not in TSIG_ALGORITHMS:
         errors.append("%s.algorithm %r is not one of %s" % (variable, algorithm, ", ".join(TSIG_ALGORITHMS)))

@@ -18,6 +18,9 @@ description:
     RV(failed_checks) in a later task to decide. Only bad options make it fail.
   - The P(imip.server.dns#role) role serves or pushes the records and runs this module after
     converging.
+  - Expected and answered records are compared as records, both parsed by dnspython, never as
+    text, so quoting, escapes, non-ASCII TXT text, name case and trailing dots never make a
+    right record look wrong. Reports and fixes show both in dnspython's canonical form.
   - Timeouts, SERVFAIL and REFUSED are retried and then reported as V(unknown) ("could not
     determine"), never as a pass or a failure.
   - The queries leave from the managed host, so the answer is the one that host's network
@@ -75,7 +78,11 @@ options:
         required: true
         choices: [A, AAAA, CNAME, MX, NS, PTR, SRV, TXT, CAA]
       value:
-        description: Data in zone-file presentation format, for example V(10 cal.example.test.).
+        description:
+          - Data in zone-file presentation format, for example V(10 cal.example.test.) or
+            V(0 issue "letsencrypt.org"); names may lack the trailing dot.
+          - A TXT value without quotes is one text (cut into strings of 255 bytes); with quotes it
+            is read as a zone file has it, escapes included.
         type: str
         required: true
   fcrdns:

@@ -116,3 +116,43 @@ def test_the_router_is_the_firewall_roles(lab, address):
     for proto in ("tcp", "udp"):
         assert f"{proto} dport 53 dnat to {address('ns1')}:53" in nat
     assert gw.run("nft list table ip imip_mol_dns_nat").rc != 0
+
+
+def records(server, name, rtype):
+    """The answer's records as dnspython parses them."""
+    response = dns.query.udp(dns.message.make_query(name, rtype), server, timeout=3)
+    return [rd for rrset in response.answer if rrset.rdtype == dns.rdatatype.from_text(rtype) for rd in rrset]
+
+
+def test_caa_and_txt_records_are_published_as_written(address):
+    """ns1's imip_dns_extra_records (the scenario's inventory): CAA written with and without quotes,
+    TXT with non-ASCII text and with quotes; the converge's own check found them right."""
+    caa = sorted((rd.flags, rd.tag, rd.value) for rd in records(address("ns1"), DOMAIN, "CAA"))
+    assert caa == [(0, b"issue", b"letsencrypt.org"), (128, b"iodef", b"mailto:security@example.test")]
+    txt = sorted(rd.strings for rd in records(address("ns1"), f"motto.{DOMAIN}", "TXT"))
+    assert txt == sorted([("Grüße aus dem Labor — ☃".encode(),), (b'say "hi"', b"twice")])
+
+
+def test_the_zone_file_is_ascii(lab):
+    body = lab("ns1").file(f"/etc/bind/imip/zones/inside/db.{DOMAIN}").content_string
+    assert body.isascii()
+    assert '"Gr\\195\\188\\195\\159e aus dem Labor \\226\\128\\148 \\226\\152\\131"' in body
+
+
+def test_inside_clients_are_the_inside_network_not_localnets(lab, topology):
+    named = lab("ns1").file("/etc/bind/named.conf.local").content_string
+    assert f"acl imip_inside {{ localhost; {topology['networks']['inside']}; }};" in named
+    ext_named = lab("ext").file("/etc/bind/named.conf.local").content_string
+    assert "localnets" not in named and "localnets" not in ext_named
+
+
+def test_a_public_subnet_gets_no_recursion(lab, address, topology):
+    """ext's name server keeps the role's default inside clients: itself and its own address. gw's
+    public address lies on ext's subnet, which `localnets` would have let recurse."""
+    public = topology["hosts"]["gw"]["interfaces"]["outside"]
+    gw = lab("gw")
+    refused = gw.run(f"dig +time=2 +tries=2 -b {public} @{address('ext')} cal.{DOMAIN} A")
+    assert "status: REFUSED" in refused.stdout, refused.stdout
+    # ext's own zone is still answered to everybody, and ext itself still recurses.
+    assert dig(gw, f"-b {public} @{address('ext')} ext.external.test A") == [address("ext")]
+    assert dig(lab("ext"), f"@127.0.0.1 cal.{DOMAIN} A") == [public]

@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import base64
 import datetime
-import os
-import sys
-import types
 
 import pytest
 
@@ -40,32 +37,6 @@ INPUT = {
     "dmarc": "v=DMARC1; p=quarantine",
 }
 TODAY = int(datetime.date.today().strftime("%Y%m%d")) * 100
-
-
-@pytest.fixture(scope="module", autouse=True)
-def ctl():
-    """The controller-side imports, for this module's tests only.
-
-    Importing ansible-core's controller code (ansible.errors, ansible.template) switches
-    module_utils into controller mode for the whole process: modules' warnings then go to the
-    display instead of their result. ansible-test runs controller and module unit tests in
-    separate processes for that reason; plain pytest runs them in one, so the switch is undone
-    when this module's tests are done.
-    """
-    from ansible.module_utils import _internal
-    was = _internal.is_controller
-    from ansible.errors import AnsibleFilterError
-    from ansible.parsing.dataloader import DataLoader
-    from ansible.template import Templar, trust_as_template
-    from ansible.utils.collection_loader import AnsibleCollectionConfig
-    from ansible.utils.collection_loader._collection_finder import _AnsibleCollectionFinder
-    import ansible_collections.imip.server as collection
-    from ansible_collections.imip.server.plugins.filter import dns_zone
-    yield types.SimpleNamespace(
-        AnsibleFilterError=AnsibleFilterError, DataLoader=DataLoader, Templar=Templar,
-        trust_as_template=trust_as_template, AnsibleCollectionConfig=AnsibleCollectionConfig,
-        AnsibleCollectionFinder=_AnsibleCollectionFinder, collection=collection, dns_zone=dns_zone)
-    _internal.is_controller = was
 
 
 def installed(body, serial, header="; Ansible managed\n"):
@@ -123,31 +94,6 @@ def test_serial_needs_a_body(ctl):
         ctl.dns_zone.dns_zone_serial(None)
 
 
-@pytest.fixture(scope="module")
-def templar(ctl):
-    """Ansible's templating with the collection findable by its FQCN (as ansible-playbook has it)."""
-    own = ctl.AnsibleCollectionConfig.collection_finder is None
-    if own:
-        # Plain pytest (under ansible-test the finder is installed already): the collection was
-        # imported as a plain namespace package, which the plugin loader does not recognise, so
-        # the finder imports it afresh; the modules of the other tests come back afterwards.
-        path = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(ctl.collection.__path__[0]))))
-        saved = {name: module for name, module in sys.modules.items() if name.split(".")[0] == "ansible_collections"}
-        for name in saved:
-            del sys.modules[name]
-        ctl.AnsibleCollectionFinder(paths=[path])._install()
-
-    def render(expression, variables):
-        return ctl.Templar(loader=ctl.DataLoader(), variables=variables).template(ctl.trust_as_template(expression))
-
-    yield render
-    if own:
-        ctl.AnsibleCollectionFinder._remove()
-        for name in [name for name in sys.modules if name.split(".")[0] == "ansible_collections"]:
-            del sys.modules[name]
-        sys.modules.update(saved)
-
-
 def test_role_expressions_render_in_ansible(ctl, templar):
     """The role's set_fact and template vars, with lazily templated input as in roles/dns/vars."""
     variables = dict(
@@ -164,3 +110,29 @@ def test_role_expressions_render_in_ansible(ctl, templar):
     assert templar(expression, {"item": [plan["zone_files"][0], current]}) == TODAY + 7
     # slurp of a missing file (failed_when: false): no content, today's first serial.
     assert templar(expression, {"item": [plan["zone_files"][0], {"failed": True, "msg": "file not found"}]}) == TODAY
+
+
+def test_tsig_key_is_checked_through_the_plan(ctl):
+    """One copy of the TSIG checks (_dns_records.tsig_errors), through the filter the role calls."""
+    bad = ctl.dns_zone.dns_zone_plan(INPUT, tsig_key={"name": "k", "secret": "no*base64*here=="})
+    assert bad["views"] == []
+    assert bad["errors"] == ["imip_dns_tsig_key.secret does not parse: it must be base64 (as `tsig-keygen` prints it)"]
+    missing = ctl.dns_zone.dns_zone_plan(INPUT, tsig_key={}, tsig_required_by="the nsupdate provider signs its updates with it")
+    assert missing["errors"][0].startswith("imip_dns_tsig_key is required (the nsupdate provider signs its updates with it)")
+    assert ctl.dns_zone.dns_zone_plan(INPUT, tsig_key={}, tsig_required_by="") == records.plan(**INPUT)
+
+
+def test_role_tsig_expression_renders_in_ansible(ctl, templar):
+    """roles/dns/tasks/validate.yml's expression, with the key and the reason templated lazily."""
+    key = {"name": "imip-update", "algorithm": "hmac-sha256", "secret": "QWpgkWO4tGIf9g8JqEJuht3vlw94dde6v/QoxRHSaJU="}
+    variables = dict(
+        __imip_dns_plan_input=INPUT, vault_secret=key["secret"],
+        imip_dns_tsig_key=dict(key, secret=ctl.trust_as_template("{{ vault_secret }}")),
+        __imip_dns_tsig_required_by=ctl.trust_as_template("{{ 'the nsupdate provider signs its updates with it' }}"),
+    )
+    expression = ("{{ __imip_dns_plan_input | imip.server.dns_zone_plan(tsig_key=imip_dns_tsig_key, "
+                  "tsig_required_by=__imip_dns_tsig_required_by) }}")
+    assert templar(expression, variables) == records.plan(**INPUT)
+    variables["vault_secret"] = "c2hvcnQ="
+    assert templar(expression, variables)["errors"] == [
+        "imip_dns_tsig_key.secret is too short (5 bytes; use `tsig-keygen` for at least 16)"]

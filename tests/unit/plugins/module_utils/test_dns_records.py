@@ -145,6 +145,50 @@ def test_good_tsig_key():
                           "secret": "QWpgkWO4tGIf9g8JqEJuht3vlw94dde6v/QoxRHSaJU="}) == []
 
 
+def test_tsig_key_required_by_a_provider():
+    assert r.tsig_errors({}, required_by="the nsupdate provider signs its updates with it") == [
+        "imip_dns_tsig_key is required (the nsupdate provider signs its updates with it): give name, algorithm "
+        "and secret; make one with `tsig-keygen -a hmac-sha256 NAME` and keep the secret in Ansible Vault"]
+    assert r.tsig_errors({"name": "k"}, required_by="imip_dns_bind_dynamic opens the zones to it") == [
+        "imip_dns_tsig_key.secret is missing (imip_dns_bind_dynamic opens the zones to it)"]
+    assert r.tsig_errors({}) == []
+
+
+@pytest.mark.parametrize("value, zone_text", [
+    # CAA quoted or not (BIND takes both) is written one way: as dnspython prints it.
+    ('0 issue "letsencrypt.org"', '0 issue "letsencrypt.org"'),
+    ("0 issue letsencrypt.org", '0 issue "letsencrypt.org"'),
+    ('128 iodef "mailto:security@example.test"', '128 iodef "mailto:security@example.test"'),
+])
+def test_caa_is_written_in_canonical_form(value, zone_text):
+    p = site(extra_records=[{"name": "@", "type": "CAA", "value": value}])
+    assert "@ IN CAA " + zone_text in lines(zone(p, "inside", "example.test"))
+
+
+@pytest.mark.parametrize("value, zone_text", [
+    ("Grüße aus dem Labor — ☃", '"Gr\\195\\188\\195\\159e aus dem Labor \\226\\128\\148 \\226\\152\\131"'),
+    ('"Grüße"', '"Gr\\195\\188\\195\\159e"'),
+    ('"Gr\\195\\188\\195\\159e"', '"Gr\\195\\188\\195\\159e"'),
+    ('say "hi"', '"say \\"hi\\""'),
+    ('"say \\"hi\\"" "two"', '"say \\"hi\\"" "two"'),
+    ("back\\slash", '"back\\\\slash"'),
+    ("é" * 200, '"%s" "%s"' % ("\\195\\169" * 127 + "\\195", "\\169" + "\\195\\169" * 72)),
+])
+def test_txt_is_written_as_ascii_in_canonical_form(value, zone_text):
+    """Zone files stay ASCII; the text is cut every 255 bytes, not characters."""
+    p = site(extra_records=[{"name": "motto", "type": "TXT", "value": value}])
+    assert "motto IN TXT " + zone_text in lines(zone(p, "inside", "example.test"))
+    assert zone(p, "inside", "example.test")["body"].isascii()
+
+
+@pytest.mark.parametrize("value", ['"not closed', '"a" b', '"\\300"', '0 issue', 'issue "x"', '0 issue two words', '256 issue x'])
+def test_broken_txt_and_caa_values_are_named(value):
+    rtype = "TXT" if value.startswith('"') else "CAA"
+    p = site(extra_records=[{"name": "x", "type": rtype, "value": value}])
+    assert p["views"] == []
+    assert p["errors"] == ["imip_dns_extra_records[0].value %r is not valid %s data" % (value, rtype)]
+
+
 def _installed(body, serial):
     return ";\n; Ansible managed\n;\n" + body.replace("    SERIAL ; serial", "    %d ; serial" % serial) + "\n"
 
