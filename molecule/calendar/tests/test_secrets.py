@@ -1,0 +1,54 @@
+"""Last: nothing the scenario can see contains a test password - the journals of both hosts
+(Radicale and the gateway at debug level, Postfix, Dovecot), the invitations received on ext,
+the gateway's configuration, status and unit environment, the process list, and the runs that
+side_effect captured."""
+
+import os
+from pathlib import Path
+
+import pytest
+from conftest import PASSWORDS, gateway_status
+
+CAPTURES = [
+    ("aio", "journalctl --no-pager -o cat"),
+    ("aio", "cat /etc/imip-gateway/gateway.ini /etc/radicale/config /etc/radicale/rights"),
+    ("aio", "systemctl show imip-gateway radicale"),
+    ("aio", "ps -eo args"),
+    ("aio", "find /var/spool/imip-gateway -type f -exec cat {} +"),
+    ("ext", "journalctl --no-pager -o cat"),
+    ("ext", "find /var/vmail \\( -path '*/new/*' -o -path '*/cur/*' \\) -type f -exec cat {} +"),
+]
+
+
+def test_the_debug_journals_show_the_itip_traffic(lab):
+    aio = lab("aio")
+    gateway = aio.run("journalctl -u imip-gateway --no-pager -o cat").stdout
+    radicale = aio.run("journalctl -u radicale --no-pager -o cat").stdout
+    # The gateway logs each message it sends; Radicale the iCalendar bodies PUT by clients.
+    assert 'text/calendar; method="REQUEST"' in gateway and 'text/calendar; method="CANCEL"' in gateway
+    assert "BEGIN:VCALENDAR" in radicale and "ATTENDEE" in radicale
+
+
+@pytest.mark.parametrize("host,command", CAPTURES, ids=[f"{h}: {c.split()[0]} {c.split()[-1]}" for h, c in CAPTURES])
+def test_no_test_password_in(lab, host, command):
+    result = lab(host).run(command)
+    assert result.rc == 0, result.stderr
+    text = result.stdout + result.stderr
+    assert len(text) > 0
+    leaked = [user for user, password in PASSWORDS.items() if password in text]
+    assert not leaked, f"the passwords of {leaked} appear in `{command}` on {host}"
+
+
+def test_no_test_password_in_the_gateway_status(lab):
+    text = repr(gateway_status(lab("aio")))
+    assert not [user for user, password in PASSWORDS.items() if password in text]
+
+
+def test_no_test_password_in_what_side_effect_captured():
+    captured = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "captured"
+    files = sorted(captured.glob("*.log"))
+    assert files, f"side_effect captured nothing in {captured}"
+    for path in files:
+        text = path.read_text(errors="replace")
+        leaked = [user for user, password in PASSWORDS.items() if password in text]
+        assert not leaked, f"the passwords of {leaked} appear in {path.name}"
