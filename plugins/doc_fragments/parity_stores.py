@@ -171,7 +171,8 @@ options:
         description:
           - Compare this store but never rewrite it (for a copy another tool or role manages).
           - While a readonly store does not hold the password, M(imip.server.password_parity)
-            writes no store at all and fails: run the tool that writes this copy first.
+            writes no store at all and fails: run the tool that writes this copy first. In check
+            mode it names the copies it would rewrite once this one is fixed.
           - Default V(false).
         type: bool
 """

@@ -168,7 +168,7 @@ def _compare(store, secret):
         store.status, store.msg = ERROR, str(exc)
         return
     if held:
-        store.status, store.msg = MATCH, "holds the password"
+        store.status, store.msg = MATCH, store.match_message()
     else:
         store.status, store.msg = DRIFT, store.drift_message()
 
@@ -244,12 +244,9 @@ def _diff(store):
 
 
 def _to_rewrite(stores):
-    """The stores to write, after noting on the others why they are not written.
+    """(stores to write, unreadable store names, stale stores this run will not write).
 
-    Nothing is written while a store cannot be read, or while a stale store will not be
-    written (readonly, or missing and not to be created): the run could not end in parity,
-    and rewriting the other copies would only move the split (a gateway that works with the
-    old password would stop working while the server still expects it).
+    Notes on each drifted or missing store that is not to be written why it is not.
     """
     unread = [s.name for s in stores if not s.probe and s.status == ERROR]
     candidates, stuck = [], []
@@ -266,26 +263,41 @@ def _to_rewrite(stores):
             candidates.append(store)
             continue
         stuck.append(store.name)
-    for store in candidates:
-        if unread:
-            store.msg += "; not rewritten: nothing is written while a store cannot be read (%s)" % ", ".join(unread)
-        elif stuck:
-            store.msg += ("; not rewritten: nothing is written while a copy this run does not write is stale (%s)"
-                          % ", ".join(stuck))
-    return [] if unread or stuck else candidates
+    return candidates, unread, stuck
 
 
 def _rewrite(stores, secret, check_mode):
-    chosen = _to_rewrite(stores)
-    diffs = [_diff(store) for store in chosen]
+    """Write the drifted copies, or (check mode) say which would be written.
+
+    Nothing is written while a store cannot be read, or while a stale store will not be written
+    (readonly, or missing and not to be created): the run could not end in parity, and
+    rewriting the other copies would only move the split (a gateway that works with the old
+    password would stop working while the server still expects it). In check mode such copies
+    are still reported, as they would be rewritten once the stale copy is fixed by whoever
+    writes it (in site.yml, a role that runs earlier), so that --check --diff shows the whole
+    remediation.
+    """
+    chosen, unread, stuck = _to_rewrite(stores)
+    if unread:
+        for store in chosen:
+            store.msg += "; not rewritten: nothing is written while a store cannot be read (%s)" % ", ".join(unread)
+        return []
     verbs = dict((store.name, "create" if store.status == ABSENT else "rewrite") for store in chosen)
     if check_mode:
         for store in chosen:
             store.changed = True
             store.msg += "; would %s" % verbs[store.name]
-        return diffs
+            if stuck:
+                store.msg += " once %s holds the password (not written by this run)" % ", ".join(stuck)
+        return [_diff(store) for store in chosen]
+    if stuck:
+        for store in chosen:
+            store.msg += ("; not rewritten: nothing is written while a copy this run does not write is stale (%s)"
+                          % ", ".join(stuck))
+        return []
     if not chosen:
-        return diffs
+        return []
+    diffs = [_diff(store) for store in chosen]
 
     # Stage every write in memory first: a failure here (a hash that cannot be made, a
     # credential that cannot be encrypted) leaves every store as it was.

@@ -196,6 +196,9 @@ class Store(object):
         """True when the store holds `candidate` (only after a successful read)."""
         return self.value is not MISSING and self.value == candidate
 
+    def match_message(self):
+        return "holds the password"
+
     def missing_message(self):
         return "%s does not exist" % self.where
 
@@ -530,6 +533,9 @@ class ProbeStore(Store):
             return probes.LOGINS[self.protocol](self.endpoint, candidate)
         except probes.ProbeError as exc:
             raise StoreError(str(exc))
+
+    def match_message(self):
+        return "%s accepts the password" % self.where
 
     def drift_message(self):
         return "%s rejects the password" % self.where

@@ -22,7 +22,9 @@ description:
     the stores' formats holds for O(secret) (see O(stores)). Nothing is written either while a
     stale copy will not be written (a drifted O(stores[].readonly=true) store, or a missing one
     without O(stores[].create=true)): the run could not end in parity, and rewriting the other
-    copies would only move the split. Stores that live in the same file
+    copies would only move the split. Check mode still names the copies a run would rewrite
+    once that copy is fixed by whoever writes it, so C(--check --diff) shows the whole
+    remediation of a playbook in which that writer runs first. Stores that live in the same file
     (two keys of one ini file, two users of one passwd-file) are edited on one copy of the
     file, which is written once. Each write goes through a temporary file and a rename, and
     keeps the file's owner, group and mode; a symbolic link is kept and its target written.

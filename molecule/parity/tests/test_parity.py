@@ -1,52 +1,63 @@
-"""What an administrator checks after the invitation account converges and after the incident
-replays in side_effect: the gateway's copies exist where systemd finds them, are private, hold
-the password, and the live services accept it; nothing we captured contains a test password."""
+"""What an administrator checks after the invitation password was rotated (side_effect ends with
+the rotation): the gateway's copies exist where systemd finds them, are private and hold the new
+password; the account's hash verifies it; the live services accept the new password and refuse
+the old one; nothing we captured contains a test password."""
 
 import base64
 import hashlib
 import imaplib
 import os
+import re
 import smtplib
 import ssl
 from pathlib import Path
 
 import pytest
 import yaml
+from passlib.hash import sha512_crypt
 
-INVENTORY = Path(__file__).resolve().parents[1] / "inventory" / "hosts.yml"
-VARS = yaml.safe_load(INVENTORY.read_text())["all"]["vars"]
-PASSWORD = VARS["imip_invitation_password"]
-SECRETS = [PASSWORD, VARS["imip_parity_test_other_password"], VARS["imip_mail_users"][0]["password"]]
+SCENARIO = Path(__file__).resolve().parents[1]
+VARS = yaml.safe_load((SCENARIO / "inventory" / "hosts.yml").read_text())["all"]["vars"]
+OLD = VARS["imip_invitation_password"]
+NEW = yaml.safe_load((SCENARIO / "rotated" / "hosts.yml").read_text())["all"]["vars"]["imip_invitation_password"]
+OTHER = VARS["imip_parity_test_other_password"]
+SECRETS = [OLD, NEW, OTHER, VARS["imip_mail_users"][0]["password"]]
 ADDRESS = "calendar-invites@example.test"
+HOSTS = ["cal", "trixie"]
+ITEMS = ["imip-gateway.smtp", "imip-gateway.imap", "imip-gateway.caldav"]
 
 
 def digest(text):
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-HOSTS = ["cal", "trixie"]
+def test_the_passwords_differ():
+    assert len({OLD, NEW, OTHER}) == 3, "the scenario's test passwords must differ, or these tests prove nothing"
 
 
 @pytest.mark.parametrize("host", HOSTS)
-@pytest.mark.parametrize("item", ["imip-gateway.smtp", "imip-gateway.imap"])
-def test_keychain_items_are_encrypted_credentials_holding_the_password(lab, host, item):
+@pytest.mark.parametrize("item", ITEMS)
+def test_keychain_items_are_encrypted_credentials_holding_the_new_password(lab, host, item):
     cal = lab(host)
     store = cal.file("/etc/credstore.encrypted")
     assert store.is_directory and store.mode == 0o700
     cred = cal.file(f"/etc/credstore.encrypted/{item}.cred")
     assert cred.is_file and cred.user == "root" and cred.mode == 0o600
-    assert PASSWORD.encode() not in cred.content, "the credential is not encrypted"
+    assert NEW.encode() not in cred.content, "the credential is not encrypted"
     out = cal.run(f"systemd-creds decrypt --name={item} /etc/credstore.encrypted/{item}.cred - | sha256sum")
     assert out.rc == 0
-    assert out.stdout.split()[0] == digest(PASSWORD)
+    assert out.stdout.split()[0] == digest(NEW)
 
 
 @pytest.mark.parametrize("host", HOSTS)
-def test_passwd_file_is_private_to_dovecot(lab, host):
+def test_passwd_file_is_private_to_dovecot_and_its_hash_verifies_the_new_password(lab, host):
     passwd = lab(host).file("/etc/dovecot/imip.passwd")
     assert passwd.user == "root" and passwd.group == "dovecot" and passwd.mode == 0o640
     lines = [line for line in passwd.content_string.splitlines() if line.startswith(f"{ADDRESS}:")]
     assert len(lines) == 1 and lines[0].startswith(f"{ADDRESS}:{{SHA512-CRYPT}}$6$")
+    stored = lines[0].split(":")[1][len("{SHA512-CRYPT}"):]
+    # Verified here, on the controller: the password never goes into a command line.
+    assert sha512_crypt.verify(NEW, stored) and not sha512_crypt.verify(OLD, stored)
 
 
 def _tls_context():
@@ -73,8 +84,8 @@ class NamedIMAP4SSL(imaplib.IMAP4_SSL):
 
 
 @pytest.mark.parametrize("host", HOSTS)
-@pytest.mark.parametrize("password, expected", [(PASSWORD, 235), (VARS["imip_parity_test_other_password"], 535)])
-def test_smtp_submission_checks_the_password(address, topology, host, password, expected):
+@pytest.mark.parametrize("password, expected", [(NEW, 235), (OLD, 535), (OTHER, 535)], ids=["new", "old", "other"])
+def test_smtp_submission_accepts_only_the_new_password(address, topology, host, password, expected):
     with smtplib.SMTP(address(host), 587, timeout=30) as smtp:
         smtp._host = topology["hosts"][host]["hostname"]  # starttls() verifies the certificate against it
         smtp.ehlo("controller.test")
@@ -85,8 +96,8 @@ def test_smtp_submission_checks_the_password(address, topology, host, password, 
 
 
 @pytest.mark.parametrize("host", HOSTS)
-@pytest.mark.parametrize("password, accepted", [(PASSWORD, True), (VARS["imip_parity_test_other_password"], False)])
-def test_imap_login_checks_the_password(address, topology, host, password, accepted):
+@pytest.mark.parametrize("password, accepted", [(NEW, True), (OLD, False), (OTHER, False)], ids=["new", "old", "other"])
+def test_imap_login_accepts_only_the_new_password(address, topology, host, password, accepted):
     with NamedIMAP4SSL(address(host), topology["hosts"][host]["hostname"], _tls_context()) as imap:
         try:
             imap.authenticate("PLAIN", lambda _challenge: _plain(ADDRESS, password))
@@ -96,11 +107,22 @@ def test_imap_login_checks_the_password(address, topology, host, password, accep
     assert ok is accepted
 
 
+CAPTURED = {
+    # log: what shows it is the run we expect (the YAML callback may wrap long messages)
+    "check-smtp-drift.log": r"keychain-smtp",
+    "check-passwd-drift.log": r"not\s+rewritten:\s+the\s+store\s+is\s+readonly",
+    "rotation-invitation-account-first.log": r"is\s+written\s+by\s+the\s+mail\s+role\s+only",
+    "rotation-converge.log": r"keychain-caldav",
+    "rotation-converge-again.log": r"cal\s*:\s*ok=\d+\s+changed=0\s",
+}
+
+
 def test_nothing_captured_contains_a_test_password():
-    captured = sorted((Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "captured").glob("*.log"))
-    assert len(captured) == 2, "side_effect did not capture both --check -vvv runs"
-    for log in captured:
-        text = log.read_text()
-        assert "keychain-smtp" in text or "dovecot-passwd-file" in text, f"{log.name} is not the run we expect"
+    captured = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "captured"
+    assert sorted(p.name for p in captured.glob("*.log")) == sorted(CAPTURED), "side_effect did not capture every run"
+    for name, marker in CAPTURED.items():
+        text = (captured / name).read_text()
+        assert re.search(marker, text), f"{name} is not the run we expect"
+        assert "ESTABLISH SSH CONNECTION" in text, f"{name} is not a -vvv run"
         for secret in SECRETS:
-            assert secret not in text, f"a test password appears in {log.name}"
+            assert secret not in text, f"a test password appears in {name}"

@@ -570,7 +570,12 @@ def test_a_stale_readonly_copy_stops_every_write(rotation):
     assert by_name(result)["dovecot-invites"]["msg"].endswith("does not verify the password; not rewritten: the store is readonly")
     assert by_name(result)["keychain-smtp"]["msg"].endswith(
         "; not rewritten: nothing is written while a copy this run does not write is stale (dovecot-invites)")
-    assert run(stores, secret=NEW, rewrite=True, check_mode=True)[0]["changed"] is False, "check mode says the same"
+    # --check shows the whole remediation: what a run would rewrite once the other tool has run
+    check, diffs, _warnings = run(stores, secret=NEW, rewrite=True, check_mode=True)
+    assert snapshot(tmp) == before and check["changed"] is True and len(diffs) == len(stores) - 1
+    assert by_name(check)["keychain-smtp"]["msg"].endswith(
+        "; would rewrite once dovecot-invites holds the password (not written by this run)")
+    assert by_name(check)["dovecot-invites"]["changed"] is False
     # Once the other role has rehashed the account, one run rewrites the rest.
     users = tmp / "users"
     users.write_text(users.read_text().replace(users.read_text().split("\n")[1].split(":")[1], dh.make(NEW, "SHA512-CRYPT")))

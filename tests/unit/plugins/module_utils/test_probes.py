@@ -120,3 +120,13 @@ def test_audit_probe_joins_the_group_whose_value_logs_in(tmp_path):
         result = audit([("a", OTHER), ("b", OTHER), ("c", PASSWORD)])
         assert result["groups"] == [["a", "b"], ["c", "live"]]
         assert result["drifted"] == ["a", "b", "c", "live"] and result["in_parity"] is False
+
+
+def test_probe_results_say_accepts_or_rejects():
+    with LocalServer(SmtpHandler, mechanisms="PLAIN", auth_code=235) as server:
+        live = dict(name="live", type="probe_smtp", host="127.0.0.1", port=server.port, username=USER, security="none", timeout=5)
+        accepted = by_name(run([live], secret=PASSWORD)[0])["live"]
+        rejected = by_name(run([live], secret=OTHER)[0])["live"]
+    where = "SMTP 127.0.0.1:%d as %s" % (server.port, USER)
+    assert (accepted["status"], accepted["msg"]) == ("match", where + " accepts the password")
+    assert (rejected["status"], rejected["msg"]) == ("drift", where + " rejects the password")
