@@ -20,6 +20,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import time
@@ -31,6 +32,11 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from imip_gateway import config as config_mod
+
+# Everything under gateway/ ships in the collection: hypothesis (inbound property tests) must not
+# leave its database in the working directory, however pytest is started. tools/gateway-test
+# points it at .cache/hypothesis; a bare `pytest` run uses the system's temporary directory.
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", str(Path(tempfile.gettempdir()) / "imip-gateway-hypothesis"))
 
 # aiosmtpd logs every connection from its own thread, sometimes after a test's log capture has
 # closed; its INFO lines say nothing the tests check.
