@@ -16,7 +16,7 @@ options:
         passwd-file, a V(file) keychain item) is group- or world-writable or world-readable.
       - V(warn) reports the path and mode as a warning; V(fail) makes each store in that file
         an error (M(imip.server.password_parity) then writes nothing and fails).
-      - The mode is never changed: an existing file keeps its owner, group and mode.
+      - The mode is never changed; an existing file keeps its owner, group and mode.
     type: str
     choices: [warn, fail]
     default: warn
@@ -28,8 +28,8 @@ options:
         key, user or item) are an error; so are stores of different formats in one file.
       - The secret must fit every store before anything is read or written. No store holds a
         line break or NUL. An V(ini) value cannot start or end with white space or contain a
-        line or paragraph separator of any kind (V(\v), V(\f), V(\x1c-\x1e), V(\x85),
-        V(\u2028), V(\u2029)), because it would not be read back as written; a passwd-file
+        line or paragraph separator of any kind (C(\v), C(\f), C(\x1c-\x1e), C(\x85),
+        C(\u2028), C(\u2029)), because it would not be read back as written; a passwd-file
         hash is checked against the limits of its O(stores[].scheme) (BLF-CRYPT uses only the
         first 72 bytes, so a longer password is refused).
       - Stores in the same file share one copy of it while they are compared and rewritten, so
@@ -171,7 +171,7 @@ options:
         description:
           - Compare this store but never rewrite it (for a copy another tool or role manages).
           - While a readonly store does not hold the password, M(imip.server.password_parity)
-            writes no store at all and fails: run the tool that writes this copy first. In check
+            writes no store at all and fails (run the tool that writes this copy first). In check
             mode it names the copies it would rewrite once this one is fixed.
           - Default V(false).
         type: bool

@@ -21,7 +21,7 @@ description:
   - Nothing is written unless every non-probe store was read successfully and every rule of
     the stores' formats holds for O(secret) (see O(stores)). Nothing is written either while a
     stale copy will not be written (a drifted O(stores[].readonly=true) store, or a missing one
-    without O(stores[].create=true)): the run could not end in parity, and rewriting the other
+    without O(stores[].create=true)), because the run could not end in parity, and rewriting the other
     copies would only move the split. Check mode still names the copies a run would rewrite
     once that copy is fixed by whoever writes it, so C(--check --diff) shows the whole
     remediation of a playbook in which that writer runs first. Stores that live in the same file
