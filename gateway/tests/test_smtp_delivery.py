@@ -6,6 +6,7 @@ import email
 import email.policy
 import json
 import logging
+import subprocess
 import time
 
 import pytest
@@ -154,3 +155,16 @@ def test_wrong_password_one_line_jobs_kept_status_shows_it(queue, caplog, capsys
     assert cli.main(["status", "--config", str(cfg.path)]) == 1
     human = capsys.readouterr().out
     assert "✖ last SMTP login: FAILED" in human and "queue depth: 2 pending" in human
+
+
+def test_untrusted_tls_certificate_is_temporary_and_named(queue, tmp_path):
+    cfg, conn, add, server = queue
+    add()
+    other_ca = tmp_path / "other-ca.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=other",
+                    "-keyout", str(tmp_path / "k.pem"), "-out", str(other_ca)], check=True, capture_output=True)
+    sub = Submitter(cfg.smtp.host, cfg.smtp.port, cfg.smtp.user, SMTP_PASSWORD, ca_file=other_ca, timeout=5)
+    result = delivery.drain(conn, cfg, sub)
+    assert result.deferred == 1 and result.stopped.startswith(f"TLS with 127.0.0.1:{server.port} failed")
+    assert "CERTIFICATE_VERIFY_FAILED" in result.stopped
+    assert jobs(conn)[0]["state"] == "pending" and server.received() == []
