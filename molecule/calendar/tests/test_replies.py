@@ -1,0 +1,169 @@
+"""Replies from the internet (issue 11): ext's MTA sends the attendee's iTIP REPLY to the token
+address, by MX lookup to our public address; the gateway reads it over IMAP and writes the
+attendee's PARTSTAT back to the organizer's event, which the organizer sees over CalDAV. Forged,
+stale and replayed replies change nothing; a human "Re:" reaches the organizer once."""
+
+import base64
+import email.message
+import email.utils
+import uuid
+from datetime import datetime, timezone
+
+import icalendar
+import pytest
+from conftest import event_ics, gateway_status, itip_for, messages, new_uid, tomorrow, wait_for
+
+ALICE = "alice@example.test"
+ATTENDEE = "attendee@external.test"
+OTHER = "other@external.test"
+
+
+@pytest.fixture(scope="module")
+def aio(lab):
+    return lab("aio")
+
+
+@pytest.fixture(scope="module")
+def ext(lab):
+    return lab("ext")
+
+
+def reply_message(uid, token_address, attendee, partstat, sequence, sender=None, with_calendar=True, subject=None):
+    msg = email.message.EmailMessage()
+    msg["From"] = sender or attendee
+    msg["To"] = token_address
+    msg["Subject"] = subject or f"{partstat.capitalize()}: Planning"
+    msg["Date"] = email.utils.formatdate(localtime=False)
+    msg["Message-ID"] = email.utils.make_msgid(domain="external.test")
+    if not with_calendar:
+        msg.set_content("Thanks, see you there. (A human answer, no calendar.)\n")
+        return msg
+    cal = icalendar.Calendar()
+    cal.add("prodid", "-//external.test//a mail client//EN")
+    cal.add("version", "2.0")
+    cal.add("method", "REPLY")
+    event = icalendar.Event()
+    event.add("uid", uid)
+    event.add("dtstamp", datetime.now(timezone.utc))
+    event.add("sequence", sequence)
+    event.add("organizer", icalendar.vCalAddress(f"mailto:{token_address}"))
+    att = icalendar.vCalAddress(f"mailto:{attendee}")
+    att.params["PARTSTAT"] = partstat
+    event.add("attendee", att)
+    cal.add_component(event)
+    msg.set_content(f"{attendee} has {partstat.lower()} the invitation.\n")
+    msg.add_alternative(cal.to_ical().decode(), subtype="calendar", params={"method": "REPLY"})
+    return msg
+
+
+def send_from_ext(ext, msg, envelope_from):
+    """ext's own Postfix sends it: MX lookup of example.test, then SMTP to our public address."""
+    data = base64.b64encode(msg.as_bytes()).decode()
+    result = ext.run(f"echo {data} | base64 -d | /usr/sbin/sendmail -i -f {envelope_from} -- {msg['To']}")
+    assert result.rc == 0, result.stderr
+    return msg["Message-ID"]
+
+
+def partstat(calendar, uid, attendee):
+    event = calendar.event_by_uid(uid).icalendar_component
+    for att in event.get("ATTENDEE") if isinstance(event.get("ATTENDEE"), list) else [event.get("ATTENDEE")]:
+        if str(att).lower() == f"mailto:{attendee}":
+            return str(att.params.get("PARTSTAT"))
+    return None
+
+
+def last_sequence(ext, uid):
+    """The SEQUENCE of the last REQUEST the attendee received (a client replies with it)."""
+    _, cal = itip_for(ext, ATTENDEE, uid)[-1]
+    return int(next(iter(cal.walk("VEVENT"))).get("SEQUENCE", 0))
+
+
+def folders(aio):
+    return gateway_status(aio)["inbound"]["folders"]
+
+
+@pytest.fixture(scope="module")
+def invited(calendar_of, ext):
+    """An event of alice's with the attendee, and the token address of its invitation."""
+    uid = new_uid()
+    calendar_of(ALICE).save_event(event_ics(uid, ALICE, [ATTENDEE], tomorrow(13)))
+    message, cal = wait_for("the REQUEST", lambda: itip_for(ext, ATTENDEE, uid))[-1]
+    organizer = str(next(iter(cal.walk("VEVENT")))["ORGANIZER"])
+    return {"uid": uid, "token_address": organizer[len("mailto:"):]}
+
+
+def test_an_accepted_reply_shows_on_the_organizers_event(calendar_of, aio, ext, invited):
+    before = folders(aio)["Processed"]
+    send_from_ext(ext, reply_message(invited["uid"], invited["token_address"], ATTENDEE, "ACCEPTED", 0), ATTENDEE)
+    wait_for("PARTSTAT=ACCEPTED over CalDAV", lambda: partstat(calendar_of(ALICE), invited["uid"], ATTENDEE) == "ACCEPTED", timeout=60)
+    wait_for("the reply in Processed", lambda: folders(aio)["Processed"] == before + 1)
+
+
+def test_a_declined_reply_with_a_higher_sequence_wins(calendar_of, ext, invited):
+    cal = calendar_of(ALICE)
+    event = cal.event_by_uid(invited["uid"])
+    event.data = event_ics(invited["uid"], ALICE, [ATTENDEE], tomorrow(14), sequence=1)
+    event.save()  # the organizer moves it: a new REQUEST with SEQUENCE 1
+    wait_for("the updated REQUEST", lambda: len(itip_for(ext, ATTENDEE, invited["uid"])) >= 2)
+    sequence = last_sequence(ext, invited["uid"])
+    assert sequence > 0
+    send_from_ext(ext, reply_message(invited["uid"], invited["token_address"], ATTENDEE, "DECLINED", sequence), ATTENDEE)
+    wait_for("PARTSTAT=DECLINED", lambda: partstat(cal, invited["uid"], ATTENDEE) == "DECLINED", timeout=60)
+
+
+@pytest.mark.parametrize("case", ["other attendee", "stale sequence", "wrong token"])
+def test_forged_and_stale_replies_change_nothing(calendar_of, aio, ext, invited, case):
+    cal = calendar_of(ALICE)
+    state = partstat(cal, invited["uid"], ATTENDEE)
+    address, attendee, sequence, folder = invited["token_address"], ATTENDEE, last_sequence(ext, invited["uid"]), "Rejected"
+    if case == "other attendee":
+        attendee = OTHER
+    elif case == "stale sequence":
+        sequence -= 1
+    else:
+        local, domain = address.split("@")
+        address, folder = f"{local.split('+')[0]}+{uuid.uuid4()}@{domain}", "Unknown"
+    before = folders(aio)
+    send_from_ext(ext, reply_message(invited["uid"], address, attendee, "ACCEPTED", sequence), attendee)
+    wait_for(f"the reply in {folder}", lambda: folders(aio)[folder] == before[folder] + 1, timeout=60)
+    assert partstat(cal, invited["uid"], ATTENDEE) == state
+    assert partstat(cal, invited["uid"], OTHER) is None, "a party crasher was added"
+
+
+def test_a_plain_re_reaches_the_organizer_once(aio, ext, invited):
+    subject = f"Re: Planning ({uuid.uuid4().hex[:8]})"
+    msg = reply_message(invited["uid"], invited["token_address"], ATTENDEE, "ACCEPTED", 1, with_calendar=False, subject=subject)
+    send_from_ext(ext, msg, ATTENDEE)
+
+    def forwarded():
+        return [m for m in messages(aio, ALICE) if subject in str(m["Subject"]) or any(
+            subject in str(part.get_payload(0)["Subject"]) for part in m.walk() if part.get_content_type() == "message/rfc822")]
+
+    found = wait_for("the forward in alice's mailbox", forwarded, timeout=60)
+    wait_for("the message filed", lambda: gateway_status(aio)["inbound"]["folders"]["INBOX"] == 0)
+    assert len(forwarded()) == 1
+    assert found[0]["From"].addresses[0].addr_spec == "calendar-invites@example.test"
+
+
+def test_a_reply_interrupted_by_sigkill_is_processed_exactly_once(calendar_of, aio, ext):
+    uid = new_uid()
+    cal = calendar_of(ALICE)
+    cal.save_event(event_ics(uid, ALICE, [ATTENDEE], tomorrow(20)))
+    _, request = wait_for("the REQUEST", lambda: itip_for(ext, ATTENDEE, uid))[-1]
+    token_address = str(next(iter(request.walk("VEVENT")))["ORGANIZER"])[len("mailto:"):]
+    processed = folders(aio)["Processed"]
+    # With Radicale down the gateway fetches the reply but cannot write it back: killed there.
+    assert aio.run("systemctl stop radicale").rc == 0
+    try:
+        message_id = send_from_ext(ext, reply_message(uid, token_address, ATTENDEE, "TENTATIVE", 0), ATTENDEE)
+        wait_for("the gateway trying the write-back", lambda: message_id.strip("<>") in aio.run(
+            "journalctl -u imip-gateway --no-pager -o cat -n 300").stdout, timeout=60)
+        assert aio.run("systemctl kill --signal=KILL imip-gateway").rc == 0
+    finally:
+        assert aio.run("systemctl start radicale").rc == 0
+    wait_for("PARTSTAT=TENTATIVE", lambda: partstat(cal, uid, ATTENDEE) == "TENTATIVE", timeout=120)
+    wait_for("the reply in Processed", lambda: folders(aio)["Processed"] >= processed + 1, timeout=60)
+    journal = aio.run("journalctl -u imip-gateway --no-pager -o cat").stdout
+    applied = [line for line in journal.splitlines() if message_id.strip("<>") in line and "outcome=applied" in line]
+    assert len(applied) == 1, applied
+    assert folders(aio)["Processed"] == processed + 1
