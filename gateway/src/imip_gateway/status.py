@@ -76,6 +76,7 @@ def collect(cfg: Config) -> dict:
                 "last_login_time": _when(_meta(conn, "smtp.last_login_time")),
             },
             "reconcile_last_run": _when(_meta(conn, "reconcile.last_run")),
+            "reconcile_seconds": cfg.caldav.reconcile_seconds,
         }
         try:
             inbound = importlib.import_module("imip_gateway.inbound.status")
@@ -140,8 +141,12 @@ def format_human(report: dict) -> str:
                            f"last SMTP error: {smtp['last_error']} ({smtp['last_error_time']})"))
     lines.append(_line(smtp["last_login_ok"], "last SMTP login: " + {True: "succeeded", False: "FAILED",
                        None: "none yet"}[smtp["last_login_ok"]]))
-    lines.append(_line(out["reconcile_last_run"] is not None or None,
-                       f"last reconciliation: {out['reconcile_last_run'] or 'not yet'}"))
+    if not out["reconcile_seconds"]:
+        lines.append(_line(None, "reconciliation: off ([caldav] reconcile_seconds = 0)"))
+    else:
+        lines.append(_line(out["reconcile_last_run"] is not None or None,
+                           f"last reconciliation: {out['reconcile_last_run'] or 'not yet'} "
+                           f"(every {out['reconcile_seconds']} s)"))
     if "inbound" in report:
         lines += ["", "Inbound"]
         for key, value in report["inbound"].items():
