@@ -73,3 +73,23 @@ def test_token_for_inside_callers_transaction_rolls_back_with_it(tmp_path):
             token = store.token_for("mailto:a@example.test", "mailto:x@ext.test", "u1")
             conn.execute("INSERT INTO meta (key, value) VALUES ('k', NULL)")
     assert store.lookup(token) is None
+
+
+def test_finished_rows_are_pruned_pending_ones_never(tmp_path):
+    from imip_gateway.outbound import schema
+    conn = db.connect(tmp_path / "g.db")
+    day = 86400
+    now = 1000 * day
+    for change_id, state, processed in (("old-done", "done", now - 20 * day), ("new-done", "done", now - day),
+                                        ("old-new", "new", None)):
+        conn.execute("INSERT INTO changes (id, source, received, state, processed) VALUES (?, 'hook', 0, ?, ?)",
+                     (change_id, state, processed))
+    for job_id, state, sent, created in (("old-sent", "sent", now - 100 * day, now - 100 * day),
+                                         ("recent-sent", "sent", now - day, now - day),
+                                         ("old-pending", "pending", None, now - 100 * day)):
+        conn.execute("INSERT INTO jobs (id, change_id, created, method, reason, uid, organizer, attendee, token,"
+                     " calendar, message_id, state, next_attempt, sent) VALUES (?, 'c', ?, 'REQUEST', 'r', 'u',"
+                     " 'o', 'a', 't', 'x', ?, ?, 0, ?)", (job_id, created, f"<{job_id}>", state, sent))
+    assert schema.prune(conn, now) == (1, 1)
+    assert {r[0] for r in conn.execute("SELECT id FROM changes")} == {"new-done", "old-new"}
+    assert {r[0] for r in conn.execute("SELECT id FROM jobs")} == {"recent-sent", "old-pending"}

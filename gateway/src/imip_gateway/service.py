@@ -22,7 +22,7 @@ from imip_gateway import db
 from imip_gateway.caldav_client import CalDAVClient
 from imip_gateway.config import Config
 from imip_gateway.credentials import read_secret
-from imip_gateway.outbound import changes, delivery, reconcile, spool, writeback
+from imip_gateway.outbound import changes, delivery, reconcile, schema, spool, writeback
 from imip_gateway.outbound.smtp import Submitter
 from imip_gateway.tokens import TokenStore
 
@@ -103,8 +103,11 @@ class Outbound:
             self.next_token_expiry = time.time() + TOKEN_EXPIRY_EVERY
             with db.transaction(conn):
                 gone = TokenStore(conn).expire(time.time(), cfg.gateway.token_ttl_days)
+                pruned = schema.prune(conn, time.time())
             if gone:
                 log.info("expired %d reply token(s) unused for %d days", gone, cfg.gateway.token_ttl_days)
+            if any(pruned):
+                log.info("pruned %d finished change(s) and %d finished job(s)", *pruned)
         return busy
 
 

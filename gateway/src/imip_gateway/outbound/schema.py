@@ -94,6 +94,23 @@ CREATE TABLE sync_state (
 db.register("outbound", 2, "ALTER TABLE jobs ADD COLUMN display TEXT;")
 
 
+# How long finished rows are kept (days): enough to follow an invitation in `status` and the
+# database after the fact; the table must not grow with every change ever made.
+KEEP_CHANGES_DAYS = 14
+KEEP_JOBS_DAYS = 90
+
+
+def prune(conn, now: float) -> tuple[int, int]:
+    """Delete finished changes and jobs past their keeping time; return (changes, jobs) deleted."""
+    changes = conn.execute("DELETE FROM changes WHERE state != 'new' AND processed < ?",
+                           (now - KEEP_CHANGES_DAYS * 86400,)).rowcount
+    jobs = conn.execute("DELETE FROM jobs WHERE state IN ('sent', 'failed') AND coalesce(sent, last_attempt, created) < ?"
+                        " AND id NOT IN (SELECT job_id FROM schedule_status WHERE done IS NULL)",
+                        (now - KEEP_JOBS_DAYS * 86400,)).rowcount
+    conn.execute("DELETE FROM schedule_status WHERE done IS NOT NULL AND done < ?", (now - KEEP_JOBS_DAYS * 86400,))
+    return changes, jobs
+
+
 def last_sent_sequence(conn, uid: str, recurrence_id: str = "") -> int | None:
     """The highest SEQUENCE mailed for (UID, RECURRENCE-ID key), or None (inbound uses it too)."""
     row = conn.execute("SELECT sequence FROM sent_sequences WHERE uid = ? AND recurrence_id = ?",
