@@ -6,7 +6,6 @@ local-only events. Tests run in file order (each builds on the site as the previ
 import re
 from urllib.parse import unquote
 
-import caldav
 import pytest
 from conftest import (INVITES, PASSWORDS, URL, calendar_part, event_ics, gateway_status, itip_for, new_uid,
                       tomorrow, wait_for)
@@ -49,11 +48,13 @@ def test_login_with_the_mail_password_works_and_a_wrong_one_is_refused(http):
     assert wrong.status_code == 401
 
 
-def test_an_owner_keeps_others_out_of_their_calendar(calendar_of, ca_file):
-    alices = calendar_of(ALICE)
-    bob = caldav.DAVClient(url=URL, username=BOB, password=PASSWORDS[BOB], ssl_verify_cert=ca_file)
-    with pytest.raises(caldav.lib.error.DAVError):
-        bob.calendar(url=alices.url).events()
+def test_an_owner_keeps_others_out_of_their_calendar(calendar_of, http):
+    alices = str(calendar_of(ALICE).url)
+    body = '<propfind xmlns="DAV:"><prop><displayname/></prop></propfind>'
+    as_alice = http.request("PROPFIND", alices, data=body, headers={"Depth": "1"}, auth=(ALICE, PASSWORDS[ALICE]))
+    as_bob = http.request("PROPFIND", alices, data=body, headers={"Depth": "1"}, auth=(BOB, PASSWORDS[BOB]))
+    assert as_alice.status_code == 207
+    assert as_bob.status_code == 403
 
 
 # ---------------------------------------------------------------- invitations out
