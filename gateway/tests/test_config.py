@@ -1,4 +1,4 @@
-"""The ini contract of /etc/imip-gateway/gateway.ini (CONTRACTS.md, requirement 23)."""
+"""The ini contract of /etc/imip-gateway/gateway.ini (docs/gateway.md, "Configuration")."""
 
 from pathlib import Path
 

@@ -1,5 +1,5 @@
-"""CONSTRUCTED test messages: each reproduces one real client's shape (design notes, section 5;
-../shared/imip-samples/INDEX.md names the real message behind each shape). Written here from
+"""CONSTRUCTED test messages: each reproduces one real client's shape (docs/gateway.md lists the
+shapes; the optional corpus of real messages read by test_corpus.py names the message behind each). Written here from
 scratch with example.test / external.test addresses; no real message is copied.
 """
 

@@ -1,4 +1,8 @@
-"""Corpus check: every real message in ../shared/imip-samples reaches the outcome its INDEX.md names.
+"""Corpus check: every real message of the imip-samples corpus reaches the outcome its INDEX.md names.
+
+The corpus (real client messages from other projects' public test fixtures, with their licences)
+is found through IMIP_SAMPLES_DIR, by default the folder `imip-samples` beside the repository's
+parent directory; the test is skipped, with that reason shown, when it is absent.
 
 The samples are never copied into the repository; this test reads them where they are. For
 each reply it builds the organizer's event in a real Radicale (organizer alice@example.test,

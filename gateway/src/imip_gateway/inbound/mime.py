@@ -69,8 +69,10 @@ def iter_parts(msg: Message, enter_messages: bool = False):
             yield None, depth  # signals truncation
             return
         ctype = part.get_content_type()
-        payload = part.get_payload()
-        if part.is_multipart() and isinstance(payload, list):
+        # get_payload() on a leaf decodes 8bit text with the part's charset parameter and
+        # raises ValueError for a charset holding a NUL byte: only containers are unpacked here.
+        payload = part.get_payload() if part.is_multipart() else None
+        if isinstance(payload, list):
             if ctype.startswith("message/") and not enter_messages and depth > 0:
                 yield part, depth
                 continue
@@ -98,7 +100,7 @@ def _charset(part: Message) -> str:
     charset = part.get_content_charset() or "utf-8"
     try:
         codecs.lookup(charset)
-    except LookupError:
+    except (LookupError, ValueError):  # unknown name; ValueError for names with a NUL byte
         return "utf-8"
     # "US-ASCII" labels on calendars that carry UTF-8 are common: decode as UTF-8 then.
     if charset.lower() in ("us-ascii", "ascii"):
