@@ -226,6 +226,25 @@ def test_alias_is_delivered_to_its_account(lab, public, whitelisted):
     assert delivered(lab, "cal", "alice@example.test", subject)
 
 
+FORGED = "Sender address rejected: this is an address of this server: log in on port 587 (submission) to send as it"
+
+
+@pytest.mark.parametrize("name", SERVERS)
+@pytest.mark.parametrize("sender", ["calendar-invites@example.test", "calendar-invites+abc123@example.test",
+                                    "alice@example.test", "Postmaster@Example.test", "nobody@example.test",
+                                    "root@cal.example.test"])
+def test_nobody_sends_as_a_local_address_through_port_25(lab, inbound, name, sender):
+    """Our own addresses are not for strangers: the invitation address (with or without a token),
+    a user's, an alias's, one that belongs to nobody, a host's. Refused before greylisting, so
+    the sender cannot just retry, and never delivered."""
+    client, server = inbound(name)
+    subject = f"forged-{token()}"
+    out = swaks(lab, client, server, "bob@example.test", sender, subject)
+    assert f"553 5.7.1 <{sender}>: {FORGED}" in out, out
+    assert "Greylisted" not in out and "250 2.0.0 Ok: queued" not in out
+    assert not delivered(lab, name, "bob@example.test", subject, wait=2)
+
+
 # ---------------------------------------------------------------- submission on 587
 
 
@@ -250,6 +269,23 @@ def test_submission_as_the_invitation_account_to_the_outside_is_queued(lab, addr
     out = submit(lab, address, name, user="calendar-invites@example.test",
                  sender="calendar-invites@example.test", to="attendee@external.test")
     assert out["auth_code"] == 235 and out["stage"] == "done", out
+
+
+@pytest.mark.parametrize("name", SERVERS)
+def test_submission_as_the_invitation_account_to_a_local_user_is_delivered(lab, address, name):
+    """What port 25 refuses, submission accepts from the invitation account itself."""
+    subject = f"invite-{token()}"
+    out = submit(lab, address, name, user="calendar-invites@example.test",
+                 sender="calendar-invites@example.test", to="alice@example.test", subject=subject)
+    assert out["auth_code"] == 235 and out["stage"] == "done", out
+    assert delivered(lab, name, "alice@example.test", subject)
+
+
+@pytest.mark.parametrize("name", SERVERS)
+def test_only_the_invitation_account_may_send_as_the_invitation_address(lab, address, name):
+    out = submit(lab, address, name, sender="calendar-invites@example.test", to="attendee@external.test")
+    assert (out["stage"], out["code"]) == ("rcpt", 553), out
+    assert "<calendar-invites@example.test>: Sender address rejected: not owned by user alice@example.test" in out["message"]
 
 
 @pytest.mark.parametrize("name", SERVERS)
