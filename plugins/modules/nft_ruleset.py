@@ -22,7 +22,7 @@ description:
     edit of the file or of the live tables is drift, reported in the diff and repaired.
   - Before applying, the current tables are saved in O(state_dir)C(/previous.nft). With
     O(rollback_timeout) > 0 a systemd timer (O(rollback_unit)C(.timer)) is armed that restores
-    them after that many seconds, and O(path) is B(not) written: the new ruleset waits in
+    them after that many seconds, and O(path) is B(not) written yet; the new ruleset waits in
     O(state_dir)C(/pending.nft) until M(imip.server.nft_ruleset_confirm) makes it the boot-time
     file, once the caller has proved it can still reach the host. A reboot before that boots
     the last confirmed ruleset.
