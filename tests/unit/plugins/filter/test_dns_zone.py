@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import base64
 import datetime
+from pathlib import Path
 
 import pytest
+import yaml
 
 from ansible_collections.imip.server.plugins.module_utils import _dns_records as records
 
@@ -136,3 +138,18 @@ def test_role_tsig_expression_renders_in_ansible(ctl, templar):
     variables["vault_secret"] = "c2hvcnQ="
     assert templar(expression, variables)["errors"] == [
         "imip_dns_tsig_key.secret is too short (5 bytes; use `tsig-keygen` for at least 16)"]
+
+
+def test_default_inside_clients_are_the_sites_inside_addresses(ctl, templar):
+    """roles/dns/vars/main.yml: localhost and the hosts' inside addresses, never the public one
+    (an all-in-one host holds it itself), never `localnets`."""
+    role_vars = yaml.safe_load((Path(__file__).resolve().parents[4] / "roles" / "dns" / "vars" / "main.yml").read_text())
+    variables = dict(
+        __imip_dns_default_inside_clients=ctl.trust_as_template(role_vars["__imip_dns_default_inside_clients"]),
+        imip_dns_hosts=["gw", "ns1", "aio"], imip_dns_public_ipv4="198.51.100.10",
+        hostvars={"gw": {"imip_host_ipv4": "198.51.100.130"},
+                  "ns1": {"imip_host_ipv4": "198.51.100.131", "imip_host_ipv6": "2001:db8::131"},
+                  "aio": {"imip_host_ipv4": "198.51.100.10"}},
+    )
+    assert templar("{{ __imip_dns_default_inside_clients }}", variables) == [
+        "localhost", "198.51.100.130", "198.51.100.131", "2001:db8::131"]
