@@ -115,7 +115,7 @@ def google_qp_lf(token, ics, **kw) -> bytes:
     raw = google(token, "", **kw).decode()
     body = ('--alt\r\nContent-Type: text/calendar; charset=UTF-8; method=REPLY\r\n'
             'Content-Transfer-Encoding: quoted-printable\r\n\r\n' + _qp(ics.replace("\r\n", "\n")) + "\r\n--alt--\r\n")
-    head, _, _ = raw.partition('--alt\r\nContent-Type: text/calendar')
+    head = raw.partition('--alt\r\nContent-Type: text/calendar')[0]
     return (head + body + '--mix--\r\n').replace("\r\n", "\n").encode()
 
 

@@ -199,7 +199,7 @@ def test_other_attendee_with_a_valid_token_is_rejected(world):
 
 
 def test_party_crasher_is_never_added(world):
-    uid, _ = world.new_event(attendees=("carol@external.test",))
+    uid = world.new_event(attendees=("carol@external.test",))[0]
     token = world.tokens.token_for(m.ORGANIZER, "mailto:eve@external.test", uid)
     ics = m.reply_ics(uid, attendee="eve@external.test")
     decision = world.process(m.google(token, ics))
@@ -215,14 +215,14 @@ def test_two_attendees_in_a_reply_are_rejected(world):
 
 def test_uid_other_than_the_tokens_is_rejected(world):
     uid, token = world.new_event()
-    other, _ = world.new_event()
+    other = world.new_event()[0]
     decision = world.process(m.google(token, m.reply_ics(other)))
     assert decision.folder == "Rejected" and "not the token's UID" in decision.reason
     assert _partstat(world.attendee_line(other)) == "NEEDS-ACTION"
 
 
 def test_unknown_token_goes_to_unknown(world):
-    uid, _ = world.new_event()
+    uid = world.new_event()[0]
     raw = m.google("9b2e6c1a-0000-4000-8000-000000000000", m.reply_ics(uid))
     decision = world.process(raw)
     assert (decision.folder, decision.outcome) == ("Unknown", "unknown token")
@@ -230,7 +230,7 @@ def test_unknown_token_goes_to_unknown(world):
 
 
 def test_no_token_at_all_is_rejected_without_forward(world):
-    uid, _ = world.new_event()
+    uid = world.new_event()[0]
     decision = world.process(m.google(None, m.reply_ics(uid)))
     assert decision.folder == "Rejected" and world.sent == []
 
@@ -389,23 +389,23 @@ def test_require_policy_without_our_header_rejects(world):
 
 # ------------------------------------------------------------------ concurrency (real 412)
 def test_concurrent_edit_gets_412_and_is_re_read(world):
-    uid, token = world.new_event()
-    organizer = world.radicale.client("alice")
+    event_uid, token = world.new_event()
+    alice = world.radicale.client("alice")
 
     class EditingBetweenReadAndWrite(CalDAVEvents):
         edits = 0
 
-        def find(self, organizer_cua, event_uid):
-            found = super().find(organizer_cua, event_uid)
+        def find(self, organizer, uid):
+            found = super().find(organizer, uid)
             if self.edits == 0:  # the organizer saves a new summary right after our read
                 self.edits += 1
-                organizer.put(f"/alice/work/{uid}.ics", found.text.replace("SUMMARY:Planning", "SUMMARY:Moved"))
+                alice.put(f"/alice/work/{uid}.ics", found.text.replace("SUMMARY:Planning", "SUMMARY:Moved"))
             return found
 
     world.processor.events = EditingBetweenReadAndWrite(world.radicale.client(), world.conn)
-    assert world.process(m.google(token, m.reply_ics(uid))).outcome == "applied ACCEPTED"
-    stored = world.stored(uid)
-    assert "SUMMARY:Moved" in stored and _partstat(world.attendee_line(uid)) == "ACCEPTED"
+    assert world.process(m.google(token, m.reply_ics(event_uid))).outcome == "applied ACCEPTED"
+    stored = world.stored(event_uid)
+    assert "SUMMARY:Moved" in stored and _partstat(world.attendee_line(event_uid)) == "ACCEPTED"
 
 
 # ------------------------------------------------------------------ log line, secrets

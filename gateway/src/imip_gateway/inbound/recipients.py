@@ -35,7 +35,7 @@ class InviteAddress:
 
     @classmethod
     def from_config(cls, address: str, local_domains=()) -> InviteAddress:
-        local, _, domain = address.strip().rpartition("@")
+        local, _at, domain = address.strip().rpartition("@")
         domains = {d.strip().lower() for d in local_domains if d and d.strip()}
         domains.add(domain.lower())
         return cls(local.lower(), frozenset(domains))
