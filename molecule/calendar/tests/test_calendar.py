@@ -3,6 +3,7 @@ password, and invitations to an external attendee arriving at ext's MTA by MX lo
 iTIP (RFC 6047) messages: REQUEST, an update with a higher SEQUENCE, CANCEL; nothing for
 local-only events. Tests run in file order (each builds on the site as the previous left it)."""
 
+import json
 import re
 from urllib.parse import unquote
 
@@ -81,6 +82,23 @@ def test_an_external_attendee_receives_an_imip_request_by_mx(calendar_of, aio, e
     log = aio.run("journalctl --no-pager -t postfix/smtp").stdout
     assert re.search(r"to=<%s>, relay=ext\.external\.test\[[0-9.]+\]:25, .*status=sent" % re.escape(ATTENDEE), log)
     assert "ext.external.test" in " ".join(message.get_all("Received"))
+
+
+def test_debug_logging_shows_the_itip_traffic(calendar_of, aio, ext):
+    """imip_calendar_log_level: debug (the scenario's setting): Radicale logs the iCalendar body a
+    client PUT, the gateway the message it sent. (Checked right away: the lab's volatile journal
+    is small and the gateway's IMAP debug output rotates old entries out.)"""
+    since = aio.run("date '+%Y-%m-%d %H:%M:%S'").stdout.strip()
+    uid = new_uid()
+    calendar_of(ALICE).save_event(event_ics(uid, ALICE, [ATTENDEE], tomorrow(10)))
+    message, _ = wait_for("the REQUEST at ext", lambda: itip_for(ext, ATTENDEE, uid))[-1]
+    radicale = aio.run(f"journalctl -u radicale --since '{since}' --no-pager -o cat").stdout
+    gateway = aio.run(f"journalctl -u imip-gateway --since '{since}' --no-pager -o json").stdout
+    assert f"UID:{uid}" in radicale and "BEGIN:VCALENDAR" in radicale
+    entries = [json.loads(line).get("MESSAGE") for line in gateway.splitlines() if line.strip()]
+    logged = [m for m in entries if isinstance(m, str) and f"Message-ID: {message['Message-ID']}" in m]
+    assert logged, "the gateway did not log the message it sent"
+    assert 'text/calendar; method="REQUEST"' in logged[0]
 
 
 def test_moving_the_event_sends_a_request_with_a_higher_sequence(calendar_of, ext):
