@@ -3,7 +3,6 @@ password, and invitations to an external attendee arriving at ext's MTA by MX lo
 iTIP (RFC 6047) messages: REQUEST, an update with a higher SEQUENCE, CANCEL; nothing for
 local-only events. Tests run in file order (each builds on the site as the previous left it)."""
 
-import json
 import re
 from urllib.parse import unquote
 
@@ -93,12 +92,12 @@ def test_debug_logging_shows_the_itip_traffic(calendar_of, aio, ext):
     calendar_of(ALICE).save_event(event_ics(uid, ALICE, [ATTENDEE], tomorrow(10)))
     message, _ = wait_for("the REQUEST at ext", lambda: itip_for(ext, ATTENDEE, uid))[-1]
     radicale = aio.run(f"journalctl -u radicale --since '{since}' --no-pager -o cat").stdout
-    gateway = aio.run(f"journalctl -u imip-gateway --since '{since}' --no-pager -o json").stdout
+    gateway = aio.run(f"journalctl -u imip-gateway --since '{since}' --no-pager -o cat").stdout.splitlines()
     assert f"UID:{uid}" in radicale and "BEGIN:VCALENDAR" in radicale
-    entries = [json.loads(line).get("MESSAGE") for line in gateway.splitlines() if line.strip()]
-    logged = [m for m in entries if isinstance(m, str) and f"Message-ID: {message['Message-ID']}" in m]
-    assert logged, "the gateway did not log the message it sent"
-    assert 'text/calendar; method="REQUEST"' in logged[0]
+    # The logged message: its lines follow the header Message-ID up to the next log record.
+    start = next(i for i, line in enumerate(gateway) if line == f"Message-ID: {message['Message-ID']}")
+    end = next((i for i in range(start + 1, len(gateway)) if gateway[i].startswith(("DEBUG ", "INFO ", "WARNING ", "ERROR "))), len(gateway))
+    assert 'Content-Type: text/calendar; method="REQUEST"; charset="UTF-8"' in gateway[start:end]
 
 
 def test_moving_the_event_sends_a_request_with_a_higher_sequence(calendar_of, ext):
