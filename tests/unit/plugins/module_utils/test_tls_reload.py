@@ -96,7 +96,7 @@ def test_a_service_started_before_the_certificate_without_record_is_reloaded():
 
 
 def test_nothing_happens_without_a_certificate():
-    assert all(do is None for do, _ in _plan({}, digest=None).values())
+    assert all(step[0] is None for step in _plan({}, digest=None).values())
 
 
 def test_restart_services_are_restarted():

@@ -59,7 +59,7 @@ def _acts(log):
 
 
 def test_reloads_once_and_records_privately(run_module, host):
-    tmp_path, cert, log, _ = host
+    tmp_path, cert, log, dummy = host
     first = run_module(tls_service_reload, _args(tmp_path, cert))
     assert first.result["changed"] is True
     assert _acts(log) == ["reload-or-restart postfix.service", "restart radicale.service"]
@@ -71,7 +71,7 @@ def test_reloads_once_and_records_privately(run_module, host):
 
 
 def test_check_mode_reports_and_does_nothing(run_module, host):
-    tmp_path, cert, log, _ = host
+    tmp_path, cert, log, dummy = host
     run = run_module(tls_service_reload, _args(tmp_path, cert), check=True)
     assert run.result["changed"] is True
     assert [s["done"] for s in run.result["services"]] == ["reload", "restart"]
@@ -91,7 +91,7 @@ def test_a_failed_reload_names_the_unit_and_is_retried_next_run(run_module, host
 
 
 def test_no_certificate_no_action(run_module, host):
-    tmp_path, cert, log, _ = host
+    tmp_path, cert, log, dummy = host
     cert.unlink()
     assert run_module(tls_service_reload, _args(tmp_path, cert)).result["changed"] is False
     assert log.read_text() == ""
