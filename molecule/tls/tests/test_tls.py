@@ -104,8 +104,9 @@ def test_https_endpoint_verifies_from_the_internet(lab):
 
 def test_check_mode_on_fresh_hosts_asked_the_ca_nothing(lab):
     """The scenario's first step was --check on fresh hosts, with pebble already running: its
-    first request came after the converge made cal's ACME account key."""
-    key_made = int(lab("cal").check_output("stat -c %Y /etc/imip/acme/account.key"))
+    first request came after the converge made cal's key (kept across renewals, so its time is
+    the first converge's)."""
+    key_made = int(lab("cal").check_output("stat -c %Y /etc/imip/tls/key.pem"))
     first = lab("ext").check_output(
         "journalctl -u pebble -o short-unix --no-pager | grep -m1 -- '-> calling handler()' | cut -d' ' -f1"
     )
