@@ -42,7 +42,8 @@ def test_a_failed_dns_challenge_names_the_record():
     result = {"failed": True,
               "msg": 'Failed to validate challenge for dns:cal.example.test: Status is not "valid". Challenge dns-01: '
                      'Error urn:ietf:params:acme:error:unauthorized: "Error retrieving TXT records for DNS challenge".'}
-    context = dict(CONTEXT, challenge="dns-01", challenge_data=CHALLENGE_DATA)
+    context = dict(CONTEXT)
+    context.update(challenge="dns-01", challenge_data=CHALLENGE_DATA)
     msg = f.message(result, action="community.crypto.acme_certificate_order_validate", **context)
     assert msg.startswith("DNS-01 for cal.example.test: the ACME CA https://ca.example/dir could not validate the TXT "
                           "record _acme-challenge.cal.example.test: Error retrieving TXT records for DNS challenge.")
@@ -94,7 +95,8 @@ def test_a_refused_tsig_update_names_the_key_and_the_record():
     result = {"failed": True, "msg": "One or more items failed", "results": [
         {"failed": True, "item": {"key": "_acme-challenge.cal.example.test", "value": ["abc"]},
          "msg": "TSIG update error (PeerBadKey): The peer didn't know the key we used"}]}
-    context = dict(CONTEXT, tsig_key="wrong-key")
+    context = dict(CONTEXT)
+    context["tsig_key"] = "wrong-key"
     msg = f.message(result, task="Publish the DNS-01 TXT records", action="community.general.nsupdate", **context)
     assert msg == ("DNS-01 on cal: the name server 198.51.100.131 port 53 did not take the update of "
                    "_acme-challenge.cal.example.test TXT signed with TSIG key 'wrong-key' (TSIG update error "
