@@ -15,7 +15,7 @@ import time
 
 import icalendar
 import pytest
-from conftest import SECRETS, event_ics, start_radicale, stop_radicale, wait_for
+from conftest import CALDAV_PASSWORD, SECRETS, event_ics, start_radicale, stop_radicale, wait_for
 
 from imip_gateway import cli, db, service
 
@@ -242,3 +242,53 @@ def test_sigkill_mid_queue_resumes_without_loss(tmp_path, make_config, smtp_serv
         assert len(values) == 2 and values[0] == values[1]
     logs = (tmp_path / "gw1.log").read_text() + (tmp_path / "gw2.log").read_text()
     assert "Traceback" not in logs and all(secret not in logs for secret in SECRETS)
+
+
+def test_client_bumped_sequence_after_a_reply_is_mailed_as_is(gateway):
+    """A reply written back by the gateway (PARTSTAT only) is no change to mail; the organizer's
+    client then moves the event and bumps SEQUENCE 0 -> 1: the update goes out with SEQUENCE 1."""
+    cfg, radicale, smtp, calendar = gateway
+    href = calendar + "evt-seq.ics"
+    radicale.put(href, event_ics(uid="evt-seq"))  # no SEQUENCE, as many clients write it
+    wait_for(lambda: len(smtp.received()) == 1, what="the REQUEST")
+    accepted = radicale.get(href).replace("PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:bob",
+                                          "PARTSTAT=ACCEPTED;SCHEDULE-STATUS=2.0:mailto:bob")
+    assert "PARTSTAT=ACCEPTED;SCHEDULE-STATUS=2.0:mailto:bob" in accepted
+    radicale.put(href, accepted, user=cfg.caldav.user, password=CALDAV_PASSWORD)  # the write-back
+    conn = db.connect(cfg.gateway.db_path)
+    wait_for(lambda: conn.execute("SELECT count(*) FROM changes WHERE actor = ?",
+                                  (cfg.caldav.user,)).fetchone()[0] == 1, what="the write-back ingested")
+    # The client writes the whole event anew (PARTSTAT back to NEEDS-ACTION, a new DTSTAMP).
+    moved = event_ics(uid="evt-seq", sequence=1, start="20300110T140000", end="20300110T150000").replace(
+        "DTSTAMP:20260101T000000Z", "DTSTAMP:20260102T000000Z")
+    radicale.put(href, moved)
+    wait_for(lambda: len(smtp.received()) == 2, what="the update")
+    assert summary(smtp) == [("REQUEST", "bob@external.test", 0), ("REQUEST", "bob@external.test", 1)]
+
+
+def test_reconciliation_does_not_mail_what_the_hook_already_mailed(tmp_path, make_config, smtp_server, caplog):
+    """With the hook working, a reconciliation pass after each change finds nothing new to mail:
+    the stored item and the hook's copy are the same event, even where their text differs."""
+    caplog.set_level(logging.INFO)
+    radicale = start_radicale(tmp_path / "withhook")
+    stop = threading.Event()
+    try:
+        calendar = radicale.mkcalendar("alice")
+        cfg = make_config(smtp_port=smtp_server.port, caldav_url=radicale.url, spool_dir=radicale.spool_dir,
+                          reconcile_seconds=1)
+        thread = threading.Thread(target=service.run, args=(cfg, stop), daemon=True)
+        thread.start()
+        wait_for(lambda: "reconcile: 1 calendars" in caplog.text, what="baseline reconciliation")
+        href = calendar + "rec.ics"
+        radicale.put(href, event_ics(uid="rec-1"))
+        wait_for(lambda: len(smtp_server.received()) == 1, what="the REQUEST")
+        radicale.put(href, event_ics(uid="rec-1", sequence=1, start="20300110T140000", end="20300110T150000"))
+        wait_for(lambda: len(smtp_server.received()) == 2, what="the update")
+        passes = caplog.text.count("reconcile: 1 calendars")
+        wait_for(lambda: caplog.text.count("reconcile: 1 calendars") >= passes + 2, timeout=20,
+                 what="two more reconciliation passes")
+        time.sleep(1)
+        assert summary(smtp_server) == [("REQUEST", "bob@external.test", 0), ("REQUEST", "bob@external.test", 1)]
+    finally:
+        stop.set()
+        stop_radicale(radicale)

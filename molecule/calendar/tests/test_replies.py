@@ -103,7 +103,7 @@ def test_a_declined_reply_with_a_higher_sequence_wins(calendar_of, ext, invited)
     cal = calendar_of(ALICE)
     event = cal.event_by_uid(invited["uid"])
     event.data = event_ics(invited["uid"], ALICE, [ATTENDEE], tomorrow(14), sequence=1)
-    event.save()  # the organizer moves it: a new REQUEST with SEQUENCE 1
+    event.save()  # the organizer moves it (the caldav library bumps SEQUENCE on save): a new REQUEST
     wait_for("the updated REQUEST", lambda: len(itip_for(ext, ATTENDEE, invited["uid"])) >= 2)
     sequence = last_sequence(ext, invited["uid"])
     assert sequence > 0
