@@ -7,8 +7,8 @@ import re
 from urllib.parse import unquote
 
 import pytest
-from conftest import (INVITES, PASSWORDS, URL, calendar_part, event_ics, gateway_status, itip_for, new_uid,
-                      tomorrow, wait_for)
+from calendar_helpers import (INVITES, PASSWORDS, URL, calendar_part, event_ics, gateway_status, itip_for,
+                              new_uid, tomorrow, wait_for)
 
 ATTENDEE = "attendee@external.test"
 OTHER = "other@external.test"
@@ -63,7 +63,7 @@ def test_an_external_attendee_receives_an_imip_request_by_mx(calendar_of, aio, e
     calendar_of(ALICE).save_event(event_ics(uid, ALICE, [ATTENDEE, BOB], tomorrow(9)))
     message, cal = wait_for("the REQUEST at ext", lambda: itip_for(ext, ATTENDEE, uid), timeout=60)[-1]
 
-    part, _ = calendar_part(message)
+    part = calendar_part(message)[0]
     assert part.get_content_type() == "text/calendar"
     assert part.get_param("method") == "REQUEST" == str(cal["METHOD"])
     assert part.get_content_charset().lower() == "utf-8"
@@ -90,7 +90,7 @@ def test_debug_logging_shows_the_itip_traffic(calendar_of, aio, ext):
     since = aio.run("date '+%Y-%m-%d %H:%M:%S'").stdout.strip()
     uid = new_uid()
     calendar_of(ALICE).save_event(event_ics(uid, ALICE, [ATTENDEE], tomorrow(10)))
-    message, _ = wait_for("the REQUEST at ext", lambda: itip_for(ext, ATTENDEE, uid))[-1]
+    message = wait_for("the REQUEST at ext", lambda: itip_for(ext, ATTENDEE, uid))[-1][0]
     radicale = aio.run(f"journalctl -u radicale --since '{since}' --no-pager -o cat").stdout
     gateway = aio.run(f"journalctl -u imip-gateway --since '{since}' --no-pager -o cat").stdout.splitlines()
     assert f"UID:{uid}" in radicale and "BEGIN:VCALENDAR" in radicale
@@ -109,7 +109,7 @@ def test_moving_the_event_sends_a_request_with_a_higher_sequence(calendar_of, ex
     event = cal.event_by_uid(uid)
     event.data = event_ics(uid, ALICE, [ATTENDEE], tomorrow(14), sequence=1)
     event.save()
-    both = wait_for("the updated REQUEST", lambda: (lambda found: found if len(found) >= 2 else None)(itip_for(ext, ATTENDEE, uid)))
+    both = wait_for("the updated REQUEST", lambda: itip_for(ext, ATTENDEE, uid), until=lambda found: len(found) >= 2)
     old, new = the_vevent(first[0][1]), the_vevent(both[-1][1])
     assert str(both[-1][1]["METHOD"]) == "REQUEST"
     assert int(new["SEQUENCE"]) > int(old.get("SEQUENCE", 0))
@@ -140,7 +140,7 @@ def test_deleting_the_event_sends_a_cancel(calendar_of, ext):
     wait_for("the REQUEST", lambda: itip_for(ext, ATTENDEE, uid))
     cal.event_by_uid(uid).delete()
     cancel = wait_for("the CANCEL", lambda: [p for p in itip_for(ext, ATTENDEE, uid) if str(p[1]["METHOD"]) == "CANCEL"])
-    part, _ = calendar_part(cancel[0][0])
+    part = calendar_part(cancel[0][0])[0]
     assert part.get_param("method") == "CANCEL"
 
 

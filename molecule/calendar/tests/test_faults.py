@@ -5,7 +5,7 @@ in `imip-gateway status` and the journal, and the service recovers on its own.""
 from datetime import timedelta
 
 import pytest
-from conftest import event_ics, gateway_status, itip_for, new_uid, tomorrow, wait_for
+from calendar_helpers import event_ics, gateway_status, itip_for, new_uid, tomorrow, wait_for
 
 ALICE = "alice@example.test"
 ATTENDEE = "attendee@external.test"
@@ -23,7 +23,7 @@ def ext(lab):
 
 
 def create_events(calendar, count, hour):
-    uids = [new_uid() for _ in range(count)]
+    uids = [new_uid() for _index in range(count)]
     for i, uid in enumerate(uids):
         calendar.save_event(event_ics(uid, ALICE, [ATTENDEE], tomorrow(hour) + timedelta(minutes=5 * i)))
     return uids
@@ -44,7 +44,8 @@ def test_postfix_stopped_while_invitations_are_created_loses_nothing(calendar_of
     run(aio, "systemctl stop postfix")
     try:
         uids = create_events(calendar_of(ALICE), 3, 6)
-        status = wait_for("3 jobs pending with the SMTP error", lambda: (lambda s: s if s and s["smtp"]["last_error"] else None)(pending(aio, 3)))
+        status = wait_for("3 jobs pending with the SMTP error", lambda: pending(aio, 3),
+                          until=lambda s: s and s["smtp"]["last_error"])
         assert status["oldest_pending"]
     finally:
         run(aio, "systemctl start postfix")
@@ -68,7 +69,7 @@ def test_gateway_killed_mid_queue_resumes_and_resends_at_most_once(calendar_of, 
     for uid in uids:
         copies = wait_for(f"the invitation {uid}", lambda: itip_for(ext, ATTENDEE, uid), timeout=120)
         assert len(copies) <= 2, f"{uid} was sent {len(copies)} times"
-        assert len({message["Message-ID"] for message, _ in copies}) == 1, "a resend must carry the same Message-ID"
+        assert len({message["Message-ID"] for message, _cal in copies}) == 1, "a resend must carry the same Message-ID"
     assert int(run(aio, "systemctl show -P NRestarts imip-gateway")) >= restarts + 2
     wait_for("an empty queue", lambda: gateway_status(aio)["outbound"]["queue_depth"] == 0)
 
@@ -82,8 +83,8 @@ def test_wrong_smtp_password_keeps_the_jobs_and_says_so(calendar_of, aio, ext):
         run(aio, "systemctl restart imip-gateway")
         uid = create_events(calendar_of(ALICE), 1, 19)[0]
         status = wait_for("the failed SMTP login in status",
-                          lambda: (lambda s: s if s["smtp"]["last_login_ok"] is False and s["queue_depth"] >= 1 else None)(
-                              gateway_status(aio)["outbound"]), timeout=90)
+                          lambda: gateway_status(aio)["outbound"],
+                          until=lambda s: s["smtp"]["last_login_ok"] is False and s["queue_depth"] >= 1, timeout=90)
         assert status["smtp"]["last_error"]
         journal = run(aio, f"journalctl -u imip-gateway --since '{since}' --no-pager -o cat")
         assert "authentication" in journal.lower()

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 
 import icalendar
 import pytest
-from conftest import event_ics, gateway_status, itip_for, messages, new_uid, tomorrow, wait_for
+from calendar_helpers import event_ics, gateway_status, itip_for, messages, new_uid, tomorrow, wait_for
 
 ALICE = "alice@example.test"
 ATTENDEE = "attendee@external.test"
@@ -74,7 +74,7 @@ def partstat(calendar, uid, attendee):
 
 def last_sequence(ext, uid):
     """The SEQUENCE of the last REQUEST the attendee received (a client replies with it)."""
-    _, cal = itip_for(ext, ATTENDEE, uid)[-1]
+    cal = itip_for(ext, ATTENDEE, uid)[-1][1]
     return int(next(iter(cal.walk("VEVENT"))).get("SEQUENCE", 0))
 
 
@@ -149,7 +149,7 @@ def test_a_reply_interrupted_by_sigkill_is_processed_exactly_once(calendar_of, a
     uid = new_uid()
     cal = calendar_of(ALICE)
     cal.save_event(event_ics(uid, ALICE, [ATTENDEE], tomorrow(20)))
-    _, request = wait_for("the REQUEST", lambda: itip_for(ext, ATTENDEE, uid))[-1]
+    request = wait_for("the REQUEST", lambda: itip_for(ext, ATTENDEE, uid))[-1][1]
     token_address = str(next(iter(request.walk("VEVENT")))["ORGANIZER"])[len("mailto:"):]
     processed = folders(aio)["Processed"]
     # With Radicale down the gateway fetches the reply but cannot write it back: killed there.

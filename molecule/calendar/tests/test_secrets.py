@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import PASSWORDS, gateway_status
+from calendar_helpers import PASSWORDS, gateway_status
 
 CAPTURES = [
     ("aio", "journalctl --no-pager -o cat"),
