@@ -1,0 +1,321 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) imip.server contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The status checks seen from a site host (private to imip.server; the site_status_info module).
+
+- listeners(): the addresses each public port listens on (from /proc/net), for the report's
+  "reachable from outside, and not only on loopback" lines;
+- tls_checks(): the certificate each TLS port serves, trusted, for its names, not expiring soon;
+- account_checks(): each copy of the invitation password as the parity engine compared it;
+- gateway_checks(): the iMIP gateway's unit and `imip-gateway status --json`.
+
+Every function returns plain data or checks (_status_checks) and never raises for what it
+finds on the host.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import json
+import os
+import time
+
+from ansible_collections.imip.server.plugins.module_utils import _status_checks as sc
+from ansible_collections.imip.server.plugins.module_utils import _status_probes as probes
+
+# ------------------------------------------------------------------------------ listeners
+
+_PROC = {"tcp": ("tcp", "tcp6"), "udp": ("udp", "udp6")}
+_LISTEN = {"tcp": "0A", "udp": "07"}
+
+
+def _hex_address(text):
+    """An address from /proc/net/*: IPv4 as one little-endian word, IPv6 as four."""
+    raw = bytes.fromhex(text)
+    words = [raw[i:i + 4][::-1] for i in range(0, len(raw), 4)]
+    return str(ipaddress.ip_address(b"".join(words)))
+
+
+def parse_proc_net(text, proto):
+    """{port: sorted addresses} of the sockets listening (tcp) or bound (udp) in one file."""
+    found = {}
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 4 or fields[3] != _LISTEN[proto] or not fields[2].endswith(":0000"):
+            continue
+        address, port = fields[1].rsplit(":", 1)
+        found.setdefault(int(port, 16), set()).add(_hex_address(address))
+    return found
+
+
+def listeners(ports, root="/proc/net"):
+    """[{port, proto, addresses}] for the wanted [{port, proto}], from the host's socket tables."""
+    tables = {}
+    for proto, files in _PROC.items():
+        merged = {}
+        for name in files:
+            try:
+                with open(os.path.join(root, name)) as handle:
+                    text = handle.read()
+            except OSError:
+                continue
+            for port, addresses in parse_proc_net(text, proto).items():
+                merged.setdefault(port, set()).update(addresses)
+        tables[proto] = merged
+    return [{"port": int(p["port"]), "proto": p["proto"],
+             "addresses": sorted(tables.get(p["proto"], {}).get(int(p["port"]), ()))} for p in ports]
+
+
+def exposure(addresses):
+    """How a port listens: "all" (a wildcard or a non-loopback address), "loopback", or "none"."""
+    if not addresses:
+        return "none"
+    for address in addresses:
+        ip = ipaddress.ip_address(address.split("%")[0])
+        if ip.is_unspecified or not (ip.is_loopback or ip.is_link_local):
+            return "all"
+    return "loopback"
+
+
+def connect_address(addresses):
+    """Where this host reaches its own listener: loopback when the port listens there."""
+    for address in addresses:
+        ip = ipaddress.ip_address(address.split("%")[0])
+        if ip.is_unspecified or (ip.is_loopback and ip.version == 4):
+            return "127.0.0.1"
+    for address in addresses:
+        ip = ipaddress.ip_address(address.split("%")[0])
+        if ip.version == 4 and not ip.is_link_local:
+            return address
+    return "127.0.0.1"
+
+
+# ------------------------------------------------------------------------------ TLS
+
+def _name_matches(name, pattern):
+    name, pattern = name.lower().rstrip("."), pattern.lower().rstrip(".")
+    if pattern.startswith("*."):
+        return "." in name and name.split(".", 1)[1] == pattern[2:]
+    return name == pattern
+
+
+def tls_check(endpoint, names, min_days, seen, now):
+    """The check of one TLS port from what served_certificate() saw."""
+    port = endpoint["port"]
+    cid = "tls.%d" % port
+    label = "%s (port %d)" % (endpoint.get("service") or "TLS", port)
+    fix_renew = ["run site.yml: the tls role renews certificates (imip_tls_renew_days) and reloads the services "
+                 "that use them; a certificate you supply yourself (imip_tls_certificate_pem) you renew yourself"]
+    if seen["state"] != probes.OPEN:
+        return sc.unknown(cid, sc.TLS, "could not read the certificate of %s at %s: %s"
+                          % (label, endpoint["address"], seen["detail"]),
+                          fix="the port lines above say whether the service is listening")
+    missing = [n for n in names if not any(_name_matches(n, p) for p in seen["names"])]
+    days = None if seen["not_after_epoch"] is None else (seen["not_after_epoch"] - now) / 86400.0
+    should = "a certificate trusted by this host, for %s, valid for more than %d days" % (", ".join(names), min_days)
+    if not seen["verified"]:
+        detail = seen["verify_error"]
+        if seen["names"]:
+            detail += "; it is for %s, valid until %s" % (", ".join(seen["names"]), seen["not_after"])
+        return sc.fail(cid, sc.TLS, "%s serves a certificate this host does not trust: %s" % (label, detail), should,
+                       ["if the site CA issued it, trust the CA on every host (imip_tls_ca_trust_enabled) "
+                        "or let the tls role issue a new one: run site.yml"] + fix_renew[:1])
+    if missing:
+        return sc.fail(cid, sc.TLS, "%s serves a certificate for %s, not for %s"
+                       % (label, ", ".join(seen["names"]), ", ".join(missing)), should,
+                       ["add the names to imip_tls_names (imip_tls_extra_names) and run site.yml"])
+    if days is not None and days < min_days:
+        state = "expired on" if days < 0 else "expires in %.0f days, on" % days
+        return sc.fail(cid, sc.TLS, "the certificate of %s %s %s" % (label, state, seen["not_after"]), should, fix_renew)
+    return sc.ok(cid, sc.TLS, "%s: trusted certificate for %s, valid until %s (%.0f days)"
+                 % (label, ", ".join(names), seen["not_after"], days))
+
+
+def tls_checks(endpoints, names, min_days, timeout, retries, cafile=None, now=None):
+    """One check per TLS endpoint [{port, protocol: smtp|tls, service, address}]."""
+    now = time.time() if now is None else now
+
+    def one(ep):
+        seen = probes.served_certificate(ep["address"], ep["port"], ep["protocol"], names[0], timeout, retries,
+                                         cafile=cafile)
+        return tls_check(ep, names, min_days, seen, now)
+
+    return sc.in_parallel([lambda ep=ep: sc.guarded("tls.%d" % ep["port"], sc.TLS, one, ep) for ep in endpoints])
+
+
+# ------------------------------------------------------------------------------ the invitation account
+
+def _account_fix(store):
+    if store["type"] == "passwd_file":
+        return ["the mail role writes this hash from imip_invitation_password: "
+                "`ansible-playbook -i INVENTORY site.yml --check --diff` shows the rehash, then run site.yml"]
+    if store["type"] in ("probe_smtp", "probe_imap"):
+        return ["the server checks the password against the account's hash: put the hash right (see the "
+                "dovecot-passwd-file line; site.yml does it), or update imip_invitation_password if the new "
+                "password is the one you want, then run site.yml"]
+    return ["the invitation_account role rewrites this copy: `ansible-playbook -i INVENTORY site.yml --check --diff` "
+            "names it, then run site.yml"]
+
+
+def account_checks(stores, address):
+    """One check per store of the invitation password (password_parity_info's `stores`)."""
+    out = []
+    for store in stores:
+        cid = "account.%s" % store["name"]
+        if store["status"] == "match":
+            out.append(sc.ok(cid, sc.ACCOUNT, "%s: %s" % (store["name"], store["msg"])))
+        elif store["status"] == "error":
+            out.append(sc.unknown(cid, sc.ACCOUNT, "%s: could not be compared: %s" % (store["name"], store["msg"]),
+                                  fix="run with become (the copies are readable by root only), and see the port lines"))
+        else:
+            what = "does not exist" if store["status"] == "missing" else "disagrees"
+            out.append(sc.fail(cid, sc.ACCOUNT, "%s %s: %s" % (store["name"], what, store["msg"]),
+                               "%s holds the invitation password of %s (imip_invitation_password)" % (store["name"], address),
+                               _account_fix(store)))
+    return out
+
+
+def run_parity(run_engine, retries):
+    """run_engine() -> result of _parity.run; run again while a probe could not be decided
+    (a timeout or a refused connection), so that a slow server counts only after retries."""
+    result = run_engine()
+    for dummy in range(int(retries)):
+        if not any(s["status"] == "error" and s["type"].startswith("probe_") for s in result["stores"]):
+            break
+        time.sleep(0.5)
+        result = run_engine()
+    return result
+
+
+# ------------------------------------------------------------------------------ the iMIP gateway
+
+def parse_systemctl_show(text):
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+
+
+def _epoch(iso):
+    if not iso:
+        return None
+    try:
+        return datetime.datetime.fromisoformat(iso).timestamp()
+    except ValueError:
+        return None
+
+
+def _started(unit):
+    value = unit.get("ActiveEnterTimestamp", "").lstrip("@")
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+def _when(epoch):
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(epoch))
+
+
+def gateway_checks(unit, status, status_error, max_queue_age, now=None, unit_name="imip-gateway"):
+    """gateway.service, gateway.hook, gateway.queue, gateway.auth.
+
+    unit: `systemctl show` properties (dict); status: `imip-gateway status --json` (dict) or None
+    with status_error saying why it could not be read.
+    """
+    now = time.time() if now is None else now
+    out = []
+    load, active = unit.get("LoadState", "not-found"), unit.get("ActiveState", "unknown")
+    started = _started(unit)
+    if load != "loaded":
+        out.append(sc.fail("gateway.service", sc.GATEWAY, "the %s unit is %s" % (unit_name, load),
+                           "the unit installed and active", "run site.yml (playbooks/imip_gateway.yml installs it)"))
+    elif active != "active":
+        out.append(sc.fail("gateway.service", sc.GATEWAY, "%s is %s (%s)" % (unit_name, active, unit.get("SubState", "?")),
+                           "%s active (running)" % unit_name,
+                           ["read why: journalctl -u %s -n 50" % unit_name,
+                            "then: systemctl start %s (site.yml starts it too)" % unit_name]))
+    else:
+        since = (" since %s" % _when(started)) if started else ""
+        restarts = unit.get("NRestarts", "0")
+        out.append(sc.ok("gateway.service", sc.GATEWAY, "%s is running%s%s" % (
+            unit_name, since, (", restarted %s times by systemd" % restarts) if restarts not in ("", "0") else "")))
+
+    if status is None:
+        for cid in ("gateway.hook", "gateway.queue", "gateway.auth"):
+            out.append(sc.unknown(cid, sc.GATEWAY, "could not read `imip-gateway status --json`: %s" % status_error,
+                                  fix="run the report with become (the gateway's state is readable by its own user and root)"))
+        return out
+
+    hook = status.get("hook") or {}
+    if hook.get("loaded"):
+        out.append(sc.ok("gateway.hook", sc.GATEWAY, "Radicale has loaded the gateway's hook (%s)" % hook.get("time")))
+    else:
+        out.append(sc.fail("gateway.hook", sc.GATEWAY, "Radicale has not loaded the gateway's hook (%s is missing)" % hook.get("marker"),
+                           "Radicale running with [hook] type = imip_gateway.radicale_hook: changes to calendars reach the gateway",
+                           "run site.yml (the imip_gateway role installs the hook into Radicale's venv and restarts Radicale)"))
+
+    if "error" in status or "outbound" not in status:
+        message = status.get("error", "no outbound part in the status")
+        for cid in ("gateway.queue", "gateway.auth"):
+            out.append(sc.unknown(cid, sc.GATEWAY, "the gateway's state cannot be read: %s" % message,
+                                  fix="start the gateway (systemctl start %s)" % unit_name))
+        return out
+    out.append(_queue_check(status, max_queue_age, now))
+    out.append(_auth_check(status, started))
+    return out
+
+
+def _queue_check(status, max_queue_age, now):
+    outbound = status["outbound"]
+    depth, oldest = outbound.get("queue_depth", 0), outbound.get("oldest_pending")
+    backlog = status.get("spool_backlog", 0)
+    tail = "%s sent in the last 24 h" % outbound.get("sent_last_24h", 0)
+    if not depth and not backlog:
+        return sc.ok("gateway.queue", sc.GATEWAY, "no invitation waiting (%s)" % tail)
+    if not oldest:
+        return sc.ok("gateway.queue", sc.GATEWAY, "draining: %d change(s) in the hook's spool, none queued yet (%s)" % (backlog, tail))
+    age, error = oldest.get("age_seconds", 0), oldest.get("last_error")
+    if age <= max_queue_age and not error:
+        return sc.ok("gateway.queue", sc.GATEWAY, "draining: %d invitation(s) waiting, the oldest for %d s (%s)" % (depth, age, tail))
+    is_auth = bool(error) and "authentication" in error.lower()
+    fix = (["the gateway's SMTP login is refused: see the Invitation account lines; site.yml puts every copy of the "
+            "password right, and the gateway retries on its own"] if is_auth else
+           ["read the gateway's log: journalctl -u imip-gateway -n 50",
+            "check that Postfix accepts submission on the gateway's [smtp] host and port (the port and TLS lines)"])
+    return sc.fail("gateway.queue", sc.GATEWAY,
+                   "%d invitation(s) waiting, the oldest (%s to %s) for %d min after %s attempt(s): %s"
+                   % (depth, oldest.get("method"), oldest.get("attendee"), age // 60, oldest.get("attempts"),
+                      error or "no error yet"),
+                   "an empty queue, or one that drains within %d s" % max_queue_age, fix)
+
+
+def _auth_check(status, started):
+    smtp = status["outbound"].get("smtp") or {}
+    inbound = status.get("inbound") or {}
+    failures, notes = [], []
+    for proto, part in (("SMTP", smtp), ("IMAP", inbound)):
+        ok_, when = part.get("last_login_ok"), _epoch(part.get("last_login_time"))
+        recent = when is not None and (started is None or when >= started - 1)
+        if ok_ is False and recent:
+            failures.append("the %s login was refused at %s: %s" % (proto, part.get("last_login_time"), part.get("last_error")))
+        elif ok_ is True and recent:
+            notes.append("%s login ok at %s" % (proto, part.get("last_login_time")))
+        elif proto == "IMAP" and inbound.get("enabled") is False:
+            notes.append("IMAP off (replies are not read)")
+        else:
+            notes.append("no %s login since the start" % proto)
+    if failures:
+        return sc.fail("gateway.auth", sc.GATEWAY, "; ".join(failures),
+                       "the gateway logs in as the invitation account over SMTP and IMAP without an error",
+                       ["a copy of the invitation password disagrees: see the Invitation account lines; "
+                        "`ansible-playbook -i INVENTORY site.yml --check --diff` names what a run rewrites, then run site.yml"])
+    return sc.ok("gateway.auth", sc.GATEWAY, "no authentication error since the gateway started (%s)" % "; ".join(notes))
+
+
+def read_status_json(text):
+    """The JSON of `imip-gateway status --json` (exit 1 still prints it), or raise ValueError."""
+    start = text.find("{")
+    if start < 0:
+        raise ValueError("no JSON in the output")
+    return json.loads(text[start:])
