@@ -22,7 +22,7 @@ from ansible_collections.imip.server.plugins.module_utils import _dns_records as
 _PLAN_KEYS = frozenset((
     "domain", "hosts", "nameservers", "mail_hosts", "calendar_hosts", "public_ipv4", "public_ipv6",
     "views", "reverse_networks", "extra_records", "ttl", "caldav_path", "spf", "dmarc",
-    "soa_contact", "soa_timers",
+    "soa_contact", "soa_timers", "ptr_records",
 ))
 _PLAN_REQUIRED = ("domain", "hosts", "nameservers")
 

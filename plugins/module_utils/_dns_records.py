@@ -48,6 +48,8 @@ def in_domain(name, domain):
 
 
 _ESCAPE_DECIMAL = re.compile(r"\\([0-9]{3})")
+# A host name a PTR may point at: letter/digit/'-' labels (and '_'), at least two.
+HOSTNAME = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9])?)+$")
 
 
 def txt_strings(text):
@@ -267,14 +269,48 @@ def _host_entries(hosts, domain, errors):
     return out
 
 
+def _ptr_entries(ptr_records, entries, errors):
+    """[{address, fqdn}] of the PTR records served for addresses that are not the site's hosts."""
+    taken = {}
+    for e in entries:
+        for family in ("ipv4", "ipv6"):
+            if e.get(family):
+                taken[ipaddress.ip_address(e[family])] = e["host"]
+    out = []
+    for i, rec in enumerate(ptr_records or ()):
+        label = "imip_dns_ptr_records[%d]" % i
+        if not isinstance(rec, dict) or not rec.get("address") or not rec.get("name"):
+            errors.append("%s needs an address and a name" % label)
+            continue
+        try:
+            addr = ipaddress.ip_address(str(rec["address"]))
+        except ValueError:
+            errors.append("%s.address %s is not an IP address" % (label, rec["address"]))
+            continue
+        name = fqdn(str(rec["name"]))
+        if not HOSTNAME.match(name.rstrip(".")):
+            errors.append("%s.name %s is not a host name" % (label, rec["name"]))
+            continue
+        if addr in taken:
+            errors.append("%s.address %s is already the address of host %s, which has its own PTR"
+                          % (label, addr, taken[addr]))
+            continue
+        taken[addr] = label
+        out.append({"label": label, "address": addr, "fqdn": name})
+    return out
+
+
 def plan(domain, hosts, nameservers, mail_hosts=(), calendar_hosts=(), public_ipv4=None, public_ipv6=None,
          views=True, reverse_networks=(), extra_records=(), ttl=3600, caldav_path="/", spf="v=spf1 mx -all",
-         dmarc="v=DMARC1; p=quarantine", soa_contact=None, soa_timers=(3600, 900, 1209600, 300)):
+         dmarc="v=DMARC1; p=quarantine", soa_contact=None, soa_timers=(3600, 900, 1209600, 300),
+         ptr_records=()):
     """Every zone of a site per view, or the list of input errors.
 
     hosts: [{host, fqdn, ipv4, ipv6}] (inside addresses). mail_hosts / calendar_hosts /
     nameservers: host FQDNs. public_ipv4: the NAT address; with views=True the "outside" view
     shows it for every host and has no reverse zones (the public PTR is the address owner's).
+    ptr_records: [{address, name}] PTRs for addresses that are not the site's hosts, in the
+    reverse zones (what an address provider serves for its customers' addresses).
     Returns {"errors": [...], "views": [{"name", "zones": [{"name", "records", "body"}]}]}.
     """
     errors = []
@@ -285,6 +321,8 @@ def plan(domain, hosts, nameservers, mail_hosts=(), calendar_hosts=(), public_ip
     nameservers = [fqdn(n) for n in nameservers]
     if not nameservers:
         errors.append("imip_dns_nameservers is empty: name at least one name server of %s" % domain)
+
+    ptrs = _ptr_entries(ptr_records, entries, errors)
 
     # Reverse networks: explicit, or the /24 (/64) of every host address.
     nets = []
@@ -309,6 +347,14 @@ def plan(domain, hosts, nameservers, mail_hosts=(), calendar_hosts=(), public_ip
                     % (var, e["host"], addr, ", ".join(str(n) for n in nets)))
             else:
                 nets.append(ipaddress.ip_network(default_reverse_network(addr)))
+    for p in ptrs:
+        if any(p["address"] in n for n in nets):
+            continue
+        if explicit:
+            errors.append("%s.address %s lies outside every reverse zone in imip_dns_reverse_networks (%s)"
+                          % (p["label"], p["address"], ", ".join(str(n) for n in nets)))
+        else:
+            nets.append(ipaddress.ip_network(default_reverse_network(p["address"])))
 
     # Extra records: validated names and values.
     extras = []
@@ -384,6 +430,7 @@ def plan(domain, hosts, nameservers, mail_hosts=(), calendar_hosts=(), public_ip
                 for family in ("ipv4", "ipv6"):
                     if e.get(family) and ipaddress.ip_address(e[family]) in net:
                         recs.append(rr(reverse_name(e[family]), "PTR", e["fqdn"]))
+            recs += [rr(reverse_name(p["address"]), "PTR", p["fqdn"]) for p in ptrs if p["address"] in net]
             zones.append((zname.rstrip("."), recs))
         return zones
 

@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Build one systemd base image for the lab with debootstrap + `podman import` (no image registry).
 #
-#   tools/lab/build-image.sh SUITE [IMAGE]      e.g. tools/lab/build-image.sh trixie
+#   tools/lab/build-image.sh SUITE IMAGE      e.g. tools/lab/build-image.sh trixie localhost/imip-debian:trixie-<hash>
+#
+# `tools/lab/lab images` runs it: the image's tag ends in a hash of this file, so a changed recipe
+# is a new image everywhere (a developer's machine and CI), never a stale one.
 #
 # The Debian mirror is read from this host's apt sources; IMIP_LAB_DEBIAN_MIRROR overrides it
 # (and IMIP_LAB_DEBIAN_SECURITY_MIRROR the security archive). The host's extra CA certificates
 # (/usr/local/share/ca-certificates) are trusted inside the image, so TLS-intercepting proxies work.
 set -euo pipefail
 
-suite=${1:?usage: build-image.sh SUITE [IMAGE]}
-image=${2:-localhost/imip-debian:$suite}
+suite=${1:?usage: build-image.sh SUITE IMAGE}
+image=${2:?usage: build-image.sh SUITE IMAGE}
 here=$(cd "$(dirname "$0")" && pwd)
 export CONTAINERS_CONF=${CONTAINERS_CONF:-$here/containers.conf}
 
@@ -36,7 +39,7 @@ root=$work/rootfs
 
 echo "build-image: debootstrap $suite from $mirror"
 debootstrap --variant=minbase \
-  --include=systemd,systemd-sysv,dbus,python3,python3-apt,iproute2,procps,openssh-server,ca-certificates,iputils-ping \
+  --include=systemd,systemd-sysv,dbus,python3,python3-apt,iproute2,procps,openssh-server,ca-certificates,iputils-ping,sudo,passwd \
   "$suite" "$root" "$mirror" >"$work/debootstrap.log" 2>&1 || { tail -n 30 "$work/debootstrap.log" >&2; die "debootstrap $suite failed"; }
 
 # Package sources: main, updates, security (when the host knows a security archive).
@@ -72,7 +75,14 @@ ExecStart=/usr/bin/ssh-keygen -A
 WantedBy=multi-user.target
 UNIT
 ln -sf /etc/systemd/system/imip-lab-ssh-hostkeys.service "$root/etc/systemd/system/multi-user.target.wants/"
-mkdir -p "$root/root/.ssh" && chmod 700 "$root/root/.ssh"
+
+# Ansible logs in as an ordinary account and becomes root with sudo, as on real hosts (root has
+# no SSH key). No password: "*" cannot log in with one, and sudo asks for none, as cloud images do.
+chroot "$root" useradd --create-home --shell /bin/bash --groups sudo --password '*' ansible
+install -d -m 0700 -o "$(chroot "$root" id -u ansible)" -g "$(chroot "$root" id -g ansible)" "$root/home/ansible/.ssh"
+printf 'ansible ALL=(ALL:ALL) NOPASSWD: ALL\n' >"$root/etc/sudoers.d/imip-lab-ansible"
+chmod 0440 "$root/etc/sudoers.d/imip-lab-ansible"
+chroot "$root" visudo -cq -f /etc/sudoers.d/imip-lab-ansible || die "sudoers entry does not parse"
 
 # A container gets its identity at boot: empty machine-id, no fixed host name.
 : >"$root/etc/machine-id"
@@ -85,5 +95,5 @@ done
 rm -rf "$root"/var/cache/apt/archives/*.deb
 
 echo "build-image: importing $image"
-tar -C "$root" -c . | podman import --change 'CMD ["/sbin/init"]' - "$image" >/dev/null
+tar -C "$root" -c . | podman import --change 'CMD ["/sbin/init"]' --change "LABEL imip.lab.image=$suite" - "$image" >/dev/null
 echo "build-image: $image ready ($(podman image inspect --format '{{.Size}}' "$image") bytes)"

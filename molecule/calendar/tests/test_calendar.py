@@ -7,8 +7,8 @@ import re
 from urllib.parse import unquote
 
 import pytest
-from calendar_helpers import (INVITES, PASSWORDS, URL, calendar_part, event_ics, gateway_status, itip_for,
-                              new_uid, tomorrow, wait_for)
+from calendar_helpers import INVITES, PASSWORDS, URL
+from imip_lab_client import calendar_part, event_ics, gateway_status, itip_for, new_uid, tomorrow, wait_for
 
 ATTENDEE = "attendee@external.test"
 OTHER = "other@external.test"

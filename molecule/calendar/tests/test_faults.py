@@ -5,7 +5,7 @@ in `imip-gateway status` and the journal, and the service recovers on its own.""
 from datetime import timedelta
 
 import pytest
-from calendar_helpers import event_ics, gateway_status, itip_for, new_uid, tomorrow, wait_for
+from imip_lab_client import event_ics, gateway_status, itip_for, new_uid, tomorrow, wait_for
 
 ALICE = "alice@example.test"
 ATTENDEE = "attendee@external.test"

@@ -3,15 +3,11 @@ address, by MX lookup to our public address; the gateway reads it over IMAP and 
 attendee's PARTSTAT back to the organizer's event, which the organizer sees over CalDAV. Forged,
 stale and replayed replies change nothing; a human "Re:" reaches the organizer once."""
 
-import base64
-import email.message
-import email.utils
 import uuid
-from datetime import datetime, timezone
 
-import icalendar
 import pytest
-from calendar_helpers import event_ics, gateway_status, itip_for, messages, new_uid, tomorrow, wait_for
+from imip_lab_client import (event_ics, gateway_status, itip_for, messages, new_uid, partstat, reply_message, send_from_ext,
+                             sequence_of, token_address, tomorrow, wait_for)
 
 ALICE = "alice@example.test"
 ATTENDEE = "attendee@external.test"
@@ -28,54 +24,9 @@ def ext(lab):
     return lab("ext")
 
 
-def reply_message(uid, token_address, attendee, partstat, sequence, sender=None, with_calendar=True, subject=None):
-    msg = email.message.EmailMessage()
-    msg["From"] = sender or attendee
-    msg["To"] = token_address
-    msg["Subject"] = subject or f"{partstat.capitalize()}: Planning"
-    msg["Date"] = email.utils.formatdate(localtime=False)
-    msg["Message-ID"] = email.utils.make_msgid(domain="external.test")
-    if not with_calendar:
-        msg.set_content("Thanks, see you there. (A human answer, no calendar.)\n")
-        return msg
-    cal = icalendar.Calendar()
-    cal.add("prodid", "-//external.test//a mail client//EN")
-    cal.add("version", "2.0")
-    cal.add("method", "REPLY")
-    event = icalendar.Event()
-    event.add("uid", uid)
-    event.add("dtstamp", datetime.now(timezone.utc))
-    event.add("sequence", sequence)
-    event.add("organizer", icalendar.vCalAddress(f"mailto:{token_address}"))
-    att = icalendar.vCalAddress(f"mailto:{attendee}")
-    att.params["PARTSTAT"] = partstat
-    event.add("attendee", att)
-    cal.add_component(event)
-    msg.set_content(f"{attendee} has {partstat.lower()} the invitation.\n")
-    msg.add_alternative(cal.to_ical().decode(), subtype="calendar", params={"method": "REPLY"})
-    return msg
-
-
-def send_from_ext(ext, msg, envelope_from):
-    """ext's own Postfix sends it: MX lookup of example.test, then SMTP to our public address."""
-    data = base64.b64encode(msg.as_bytes()).decode()
-    result = ext.run(f"echo {data} | base64 -d | /usr/sbin/sendmail -i -f {envelope_from} -- {msg['To']}")
-    assert result.rc == 0, result.stderr
-    return msg["Message-ID"]
-
-
-def partstat(calendar, uid, attendee):
-    event = calendar.event_by_uid(uid).icalendar_component
-    for att in event.get("ATTENDEE") if isinstance(event.get("ATTENDEE"), list) else [event.get("ATTENDEE")]:
-        if str(att).lower() == f"mailto:{attendee}":
-            return str(att.params.get("PARTSTAT"))
-    return None
-
-
 def last_sequence(ext, uid):
     """The SEQUENCE of the last REQUEST the attendee received (a client replies with it)."""
-    cal = itip_for(ext, ATTENDEE, uid)[-1][1]
-    return int(next(iter(cal.walk("VEVENT"))).get("SEQUENCE", 0))
+    return sequence_of(itip_for(ext, ATTENDEE, uid)[-1][1])
 
 
 def folders(aio):
@@ -87,9 +38,8 @@ def invited(calendar_of, ext):
     """An event of alice's with the attendee, and the token address of its invitation."""
     uid = new_uid()
     calendar_of(ALICE).save_event(event_ics(uid, ALICE, [ATTENDEE], tomorrow(13)))
-    message, cal = wait_for("the REQUEST", lambda: itip_for(ext, ATTENDEE, uid))[-1]
-    organizer = str(next(iter(cal.walk("VEVENT")))["ORGANIZER"])
-    return {"uid": uid, "token_address": organizer[len("mailto:"):]}
+    cal = wait_for("the REQUEST", lambda: itip_for(ext, ATTENDEE, uid))[-1][1]
+    return {"uid": uid, "token_address": token_address(cal)}
 
 
 def test_an_accepted_reply_shows_on_the_organizers_event(calendar_of, aio, ext, invited):
@@ -150,12 +100,12 @@ def test_a_reply_interrupted_by_sigkill_is_processed_exactly_once(calendar_of, a
     cal = calendar_of(ALICE)
     cal.save_event(event_ics(uid, ALICE, [ATTENDEE], tomorrow(20)))
     request = wait_for("the REQUEST", lambda: itip_for(ext, ATTENDEE, uid))[-1][1]
-    token_address = str(next(iter(request.walk("VEVENT")))["ORGANIZER"])[len("mailto:"):]
+    reply_to = token_address(request)
     processed = folders(aio)["Processed"]
     # With Radicale down the gateway fetches the reply but cannot write it back: killed there.
     assert aio.run("systemctl stop radicale").rc == 0
     try:
-        message_id = send_from_ext(ext, reply_message(uid, token_address, ATTENDEE, "TENTATIVE", 0), ATTENDEE)
+        message_id = send_from_ext(ext, reply_message(uid, reply_to, ATTENDEE, "TENTATIVE", 0), ATTENDEE)
         wait_for("the gateway trying the write-back", lambda: message_id.strip("<>") in aio.run(
             "journalctl -u imip-gateway --no-pager -o cat -n 300").stdout, timeout=60)
         assert aio.run("systemctl kill --signal=KILL imip-gateway").rc == 0

@@ -7,7 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
-from calendar_helpers import PASSWORDS, gateway_status
+from calendar_helpers import PASSWORDS
+from imip_lab_client import gateway_status
 
 CAPTURES = [
     ("aio", "journalctl --no-pager -o cat"),

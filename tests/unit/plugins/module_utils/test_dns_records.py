@@ -218,3 +218,35 @@ def test_rrsets_group_values_and_leave_ns_out():
     assert ("example.test.", "NS") not in types
     assert {"zone": "example.test", "name": "example.test.", "type": "MX", "values": ["10 cal.example.test."]} in v["rrsets"]
     assert {"name": "cal.example.test.", "address": "2001:db8::132"} in v["fcrdns"]
+
+
+def test_an_address_provider_serves_the_ptr_of_a_customers_address():
+    # ext in the lab: its own zone, and the PTR of the site's public address in its reverse zone.
+    p = r.plan(domain="external.test", hosts=[{"host": "ext", "fqdn": "ext.external.test", "ipv4": "198.51.100.20"}],
+               nameservers=["ext.external.test"], views=False,
+               ptr_records=[{"address": "198.51.100.10", "name": "cal.example.test"}])
+    assert p["errors"] == []
+    body = lines(zone(p, "default", "100.51.198.in-addr.arpa"))
+    assert "10 IN PTR cal.example.test." in body
+    assert "20 IN PTR ext.external.test." in body
+
+
+def test_a_ptr_record_outside_the_served_networks_gets_its_own_zone_or_is_named():
+    ptr = [{"address": "203.0.113.7", "name": "mail.example.org."}]
+    p = site(ptr_records=ptr)
+    assert p["errors"] == []
+    assert "7 IN PTR mail.example.org." in lines(zone(p, "inside", "113.0.203.in-addr.arpa"))
+    p = site(ptr_records=ptr, reverse_networks=["198.51.100.0/24", "2001:db8::/64"])
+    assert p["errors"] == ["imip_dns_ptr_records[0].address 203.0.113.7 lies outside every reverse zone in "
+                           "imip_dns_reverse_networks (198.51.100.0/24, 2001:db8::/64)"]
+
+
+@pytest.mark.parametrize("record,expected", [
+    ({"address": "198.51.100.132", "name": "x.example.org"},
+     "imip_dns_ptr_records[0].address 198.51.100.132 is already the address of host cal, which has its own PTR"),
+    ({"address": "not-an-address", "name": "x.example.org"}, "imip_dns_ptr_records[0].address not-an-address is not an IP address"),
+    ({"address": "203.0.113.7", "name": "no space.example"}, "imip_dns_ptr_records[0].name no space.example is not a host name"),
+    ({"name": "x.example.org"}, "imip_dns_ptr_records[0] needs an address and a name"),
+])
+def test_bad_ptr_records_are_named(record, expected):
+    assert site(ptr_records=[record])["errors"] == [expected]

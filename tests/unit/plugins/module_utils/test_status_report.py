@@ -12,7 +12,7 @@ from ansible_collections.imip.server.plugins.module_utils import _status_report 
 
 GROUPS = {"all": ["gw", "ns1", "cal", "ext"], "gateways": ["gw"], "dns_servers": ["ns1"], "mail_servers": ["cal"],
           "calendar_servers": ["cal"], "vantage": ["ext"], "ungrouped": []}
-ALL = ["0.0.0.0", "::"]
+ALL = ("0.0.0.0", "::")
 
 
 def test_the_services_of_the_lab():
@@ -26,7 +26,7 @@ def test_the_services_of_the_lab():
 def site_result(checks=(), listening=ALL):
     ports = [(25, "tcp"), (587, "tcp"), (993, "tcp"), (443, "tcp")]
     return {"changed": False, "checks": list(checks),
-            "listeners": [{"port": p, "proto": proto, "addresses": listening} for p, proto in ports]}
+            "listeners": [{"port": p, "proto": proto, "addresses": list(listening)} for p, proto in ports]}
 
 
 def ns1_result(listening=("198.51.100.131", "127.0.0.1")):

@@ -25,8 +25,8 @@ TCP = """\
 """
 TCP6 = """\
   sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
-   0: 00000000000000000000000001000000:0035 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000   102        0 3736396 1 000000000896c278 100 0 0 10 0
-   1: 00000000000000000000000000000000:0019 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000   102        0 3736396 1 000000000896c278 100 0 0 10 0
+   0: 00000000000000000000000001000000:0035 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000   102        0 3736396 1
+   1: 00000000000000000000000000000000:0019 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000   102        0 3736396 1
 """
 UDP = """\
    sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
@@ -138,8 +138,8 @@ STORES = [
 
 
 def test_each_copy_of_the_password_is_one_line_with_who_fixes_it():
-    checks = dict((c["id"], c) for c in site.account_checks(STORES, "calendar-invites@example.test"))
-    assert [k for k in checks] == ["account.keychain-smtp", "account.dovecot-passwd-file", "account.smtp-login",
+    checks = {c["id"]: c for c in site.account_checks(STORES, "calendar-invites@example.test")}
+    assert list(checks) == ["account.keychain-smtp", "account.dovecot-passwd-file", "account.smtp-login",
                                    "account.keychain-imap", "account.imap-login"]
     assert checks["account.keychain-smtp"]["status"] == "ok"
     drift = checks["account.dovecot-passwd-file"]

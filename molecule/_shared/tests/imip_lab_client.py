@@ -1,0 +1,366 @@
+"""What the Molecule scenarios' tests, their side effects and tools/bench-site share to drive the
+lab as users do: a calendar application's events (CalDAV), the external attendee's mailbox on
+`ext` and the reply its mail client sends, the gateway's status, and the invitation round trip.
+
+A module of its own name (not conftest): test modules import it by name (molecule/conftest.py
+puts this directory on sys.path), and linters resolve a `conftest` import to whichever conftest.py
+they find first. It also runs as a command, so that side_effect playbooks and the benchmark script
+drive the same code (credentials come from a file, never from the command line):
+
+    imip_lab_client.py --topology <inventory>/.lab/topology.json --ca-file <site CA> \\
+        --credentials <file: {"address": "password", ...}> --nameserver ns1 \\
+        roundtrip --organizer alice@example.test --attendee attendee@external.test
+
+Commands print one JSON object: `roundtrip` (an event with an external attendee, its REQUEST in the
+attendee's mailbox, the attendee's ACCEPTED reply on the organizer's event; the seconds each half
+took), `invite` (an event only; with --expect-refused it waits until the gateway reports its SMTP
+login refused and checks that nothing reached the attendee), `reply` (for an event already
+invited: wait for the REQUEST, reply, wait for PARTSTAT), `imap-login` (a login as a mail client
+makes it, over TLS to port 993 of the site's public name).
+"""
+
+import argparse
+import base64
+import contextlib
+import email
+import email.message
+import email.policy
+import email.utils
+import imaplib
+import json
+import os
+import socket
+import ssl
+import sys
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import caldav
+import dns.resolver
+import icalendar
+import testinfra
+
+ROOT = Path(__file__).resolve().parents[3]
+GATEWAY = "/opt/imip/gateway/bin/imip-gateway"
+
+
+# ------------------------------------------------------------------------ events (CalDAV)
+def event_ics(uid, organizer, attendees, start, summary="Planning", sequence=None, minutes=60):
+    """A VEVENT as a calendar application writes it (ORGANIZER and ATTENDEEs as mailto:)."""
+    cal = icalendar.Calendar()
+    cal.add("prodid", "-//imip.server tests//lab client//EN")
+    cal.add("version", "2.0")
+    ev = icalendar.Event()
+    ev.add("uid", uid)
+    ev.add("dtstamp", datetime.now(timezone.utc))
+    ev.add("dtstart", start)
+    ev.add("dtend", start + timedelta(minutes=minutes))
+    ev.add("summary", summary)
+    if sequence is not None:
+        ev.add("sequence", sequence)
+    org = icalendar.vCalAddress(f"mailto:{organizer}")
+    org.params["CN"] = organizer.split("@")[0].capitalize()
+    ev.add("organizer", org)
+    for who in attendees:
+        att = icalendar.vCalAddress(f"mailto:{who}")
+        att.params.update({"PARTSTAT": "NEEDS-ACTION", "RSVP": "TRUE", "ROLE": "REQ-PARTICIPANT"})
+        ev.add("attendee", att)
+    cal.add_component(ev)
+    return cal.to_ical().decode()
+
+
+def new_uid():
+    return f"{uuid.uuid4()}@tests.imip.server"
+
+
+def tomorrow(hour=10):
+    day = datetime.now(timezone.utc).date() + timedelta(days=1)
+    return datetime(day.year, day.month, day.day, hour, 0, tzinfo=timezone.utc)
+
+
+def work_calendar(url, user, password, ca_file):
+    """That user's calendar "work" on the site (created once), as a calendar application finds it."""
+    client = caldav.DAVClient(url=url, username=user, password=password, ssl_verify_cert=ca_file)
+    principal = client.principal()
+    found = [c for c in principal.calendars() if c.url.path.rstrip("/").endswith("/work")]
+    return found[0] if found else principal.make_calendar(name="work", cal_id="work")
+
+
+def partstat(calendar, uid, attendee):
+    """The attendee's PARTSTAT on the organizer's copy of the event (None: not an attendee)."""
+    event = calendar.event_by_uid(uid).icalendar_component
+    attendees = event.get("ATTENDEE")
+    for att in attendees if isinstance(attendees, list) else [attendees]:
+        if str(att).lower() == f"mailto:{attendee}":
+            return str(att.params.get("PARTSTAT"))
+    return None
+
+
+@contextlib.contextmanager
+def resolve_through(nameserver, suffixes=(".example.test", ".external.test")):
+    """Resolve the lab's names through its name server, as a client of the site does (nothing is
+    added to the controller's /etc/hosts)."""
+    resolver = dns.resolver.Resolver(configure=False)
+    resolver.nameservers = [nameserver]
+    resolver.lifetime = 5
+    original = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        if isinstance(host, str) and host.endswith(tuple(suffixes)):
+            host = resolver.resolve(host, "A")[0].address
+        return original(host, *args, **kwargs)
+
+    socket.getaddrinfo = getaddrinfo
+    try:
+        yield
+    finally:
+        socket.getaddrinfo = original
+
+
+# ------------------------------------------------------------------------ mailboxes (the lab's hosts)
+def maildir(address):
+    local, domain = address.split("@")
+    return f"/var/vmail/{domain}/{local}/Maildir"
+
+
+def messages(host, address):
+    """Every message in that mailbox (new and cur), parsed."""
+    names = host.run(f"find {maildir(address)}/new {maildir(address)}/cur -type f 2>/dev/null").stdout.split()
+    parsed = []
+    for name in names:
+        raw = host.file(name).content
+        parsed.append(email.message_from_bytes(raw, policy=email.policy.default))
+    return parsed
+
+
+def calendar_part(message):
+    for part in message.walk():
+        if part.get_content_type() == "text/calendar":
+            return part, icalendar.Calendar.from_ical(part.get_payload(decode=True))
+    return None, None
+
+
+def itip_for(host, address, uid):
+    """[(message, VCALENDAR)] of the iTIP messages for that UID in that mailbox, oldest first."""
+    found = []
+    for message in messages(host, address):
+        _part, cal = calendar_part(message)
+        if cal is not None and any(str(ev.get("uid")) == uid for ev in cal.walk("VEVENT")):
+            found.append((message, cal))
+    found.sort(key=lambda pair: email.utils.parsedate_to_datetime(pair[0]["Date"]))
+    return found
+
+
+def token_address(cal):
+    """The ORGANIZER of an iTIP REQUEST: the invitation address with the reply token."""
+    return str(next(iter(cal.walk("VEVENT")))["ORGANIZER"])[len("mailto:"):]
+
+
+def sequence_of(cal):
+    return int(next(iter(cal.walk("VEVENT"))).get("SEQUENCE", 0))
+
+
+def reply_message(uid, token_addr, attendee, status, sequence, sender=None, with_calendar=True, subject=None):
+    """The attendee's answer as a mail client writes it: an iTIP REPLY to the token address."""
+    msg = email.message.EmailMessage()
+    msg["From"] = sender or attendee
+    msg["To"] = token_addr
+    msg["Subject"] = subject or f"{status.capitalize()}: Planning"
+    msg["Date"] = email.utils.formatdate(localtime=False)
+    msg["Message-ID"] = email.utils.make_msgid(domain=attendee.split("@")[1])
+    if not with_calendar:
+        msg.set_content("Thanks, see you there. (A human answer, no calendar.)\n")
+        return msg
+    cal = icalendar.Calendar()
+    cal.add("prodid", "-//external.test//a mail client//EN")
+    cal.add("version", "2.0")
+    cal.add("method", "REPLY")
+    event = icalendar.Event()
+    event.add("uid", uid)
+    event.add("dtstamp", datetime.now(timezone.utc))
+    event.add("sequence", sequence)
+    event.add("organizer", icalendar.vCalAddress(f"mailto:{token_addr}"))
+    att = icalendar.vCalAddress(f"mailto:{attendee}")
+    att.params["PARTSTAT"] = status
+    event.add("attendee", att)
+    cal.add_component(event)
+    msg.set_content(f"{attendee} has {status.lower()} the invitation.\n")
+    msg.add_alternative(cal.to_ical().decode(), subtype="calendar", params={"method": "REPLY"})
+    return msg
+
+
+def send_from_ext(ext, msg, envelope_from):
+    """ext's own Postfix sends it: MX lookup of the site's domain, then SMTP to its public address."""
+    data = base64.b64encode(msg.as_bytes()).decode()
+    result = ext.run(f"echo {data} | base64 -d | /usr/sbin/sendmail -i -f {envelope_from} -- {msg['To']}")
+    if result.rc != 0:
+        raise AssertionError(f"sendmail on ext failed: {result.stderr}")
+    return msg["Message-ID"]
+
+
+# ------------------------------------------------------------------------ waiting, the gateway
+def wait_for(what, probe, timeout=60, interval=0.5, until=None):
+    """Call probe() until its result is truthy (or until(result) holds); return that result."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if until(result) if until else result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def gateway_status(host):
+    out = host.run(f"{GATEWAY} status --json")
+    return json.loads(out.stdout)
+
+
+# ------------------------------------------------------------------------ the lab as the command sees it
+class Lab:
+    """The hosts of one lab (a topology file written by tools/lab/create.yml), over podman."""
+
+    def __init__(self, topology_path):
+        self.topology = json.loads(Path(topology_path).read_text())
+        os.environ.setdefault("CONTAINERS_CONF", str(ROOT / "tools" / "lab" / "containers.conf"))
+        self._hosts = {}
+
+    def host(self, name):
+        if name not in self._hosts:
+            self._hosts[name] = testinfra.get_host(f"podman://imip-{self.topology['name']}-{name}")
+        return self._hosts[name]
+
+    def address(self, name):
+        interfaces = self.topology["hosts"][name]["interfaces"]
+        return interfaces.get("inside") or interfaces["outside"]
+
+
+def invite(calendar, organizer, attendee, hour=9):
+    uid = new_uid()
+    calendar.save_event(event_ics(uid, organizer, [attendee], tomorrow(hour)))
+    return uid
+
+
+def await_request(ext, attendee, uid, timeout=120):
+    return wait_for(f"the REQUEST for {uid} in {attendee}'s mailbox", lambda: itip_for(ext, attendee, uid),
+                    timeout=timeout, interval=0.2)[-1][1]
+
+
+def answer(calendar, ext, uid, request, attendee, status="ACCEPTED", timeout=120):
+    """The attendee's mail client replies through ext's MTA; wait for PARTSTAT on the organizer's event."""
+    send_from_ext(ext, reply_message(uid, token_address(request), attendee, status, sequence_of(request)), attendee)
+    wait_for(f"PARTSTAT={status} on the organizer's event", lambda: partstat(calendar, uid, attendee) == status,
+             timeout=timeout, interval=0.2)
+
+
+def roundtrip(calendar, ext, organizer, attendee):
+    """PUT -> REQUEST in the attendee's mailbox -> reply -> PARTSTAT=ACCEPTED; the seconds of each half."""
+    started = time.monotonic()
+    uid = invite(calendar, organizer, attendee)
+    request = await_request(ext, attendee, uid)
+    delivered = time.monotonic()
+    answer(calendar, ext, uid, request, attendee)
+    return {"uid": uid, "put_to_mailbox_seconds": round(delivered - started, 2),
+            "reply_to_partstat_seconds": round(time.monotonic() - delivered, 2)}
+
+
+def imap_login(host, user, password, ca_file, port=993):
+    """A mail client's IMAP login over TLS (certificate verified); True when the server accepts it."""
+    context = ssl.create_default_context(cafile=ca_file)
+    with imaplib.IMAP4_SSL(host, port, ssl_context=context, timeout=30) as client:
+        try:
+            client.login(user, password)
+        except imaplib.IMAP4.error:
+            return False
+        client.logout()
+    return True
+
+
+# imip_gateway.service.SMTP_IDLE_CLOSE (30 s), with a margin.
+SMTP_IDLE_SECONDS = 35
+
+
+def _idle_seconds(status):
+    last = status["outbound"]["smtp"]["last_time"]
+    if not last:
+        return float("inf")
+    return (datetime.now(timezone.utc) - datetime.fromisoformat(last)).total_seconds()
+
+
+def refused_invitation(calendar, lab, mail_host, organizer, attendee, timeout=120):
+    """An invitation while the gateway's SMTP login is refused: the gateway's status and journal say
+    so, the job stays queued, and nothing reaches the attendee. Returns what was seen."""
+    cal_host, ext = lab.host(mail_host), lab.host("ext")
+    # The gateway keeps its authenticated SMTP session while it sends and closes it after
+    # SMTP_IDLE_SECONDS without mail; the next invitation opens a new one and logs in again. An
+    # administrator meets the refusal with the first invitation after that, so the test waits too.
+    wait_for("the gateway's SMTP session to close after sending nothing for a while",
+             lambda: _idle_seconds(gateway_status(cal_host)) > SMTP_IDLE_SECONDS, timeout=SMTP_IDLE_SECONDS + 30)
+    uid = invite(calendar, organizer, attendee, hour=11)
+
+    def refused():
+        status = gateway_status(cal_host)["outbound"]
+        return status if status["smtp"]["last_login_ok"] is False and status["queue_depth"] > 0 else None
+
+    status = wait_for("the gateway reporting its SMTP login refused", refused, timeout=timeout)
+    journal = cal_host.run("journalctl -u imip-gateway --no-pager -o cat -n 200").stdout
+    lines = [line for line in journal.splitlines() if "authentication failed" in line.lower() or " 535 " in line]
+    if not lines:
+        raise AssertionError("the gateway's journal does not say that the SMTP login was refused")
+    if itip_for(ext, attendee, uid):
+        raise AssertionError("an invitation reached the attendee although the SMTP login is refused")
+    return {"uid": uid, "queue_depth": status["queue_depth"], "last_error": status["smtp"]["last_error"],
+            "journal": lines[-1]}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
+    parser.add_argument("--topology", required=True, help="<inventory>/.lab/topology.json")
+    parser.add_argument("--ca-file", required=True, help="the site CA (PEM) that TLS is verified against")
+    parser.add_argument("--credentials", required=True, help='JSON file {"address": "password"} (keep it 0600)')
+    parser.add_argument("--nameserver", default="ns1", help="the lab host whose name server clients ask")
+    parser.add_argument("--mail-host", default="cal", help="the lab host with mail, calendar and gateway")
+    parser.add_argument("--url", default="https://cal.example.test/", help="the CalDAV server")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("roundtrip", "invite", "reply"):
+        cmd = sub.add_parser(name)
+        cmd.add_argument("--organizer", default="alice@example.test")
+        cmd.add_argument("--attendee", default="attendee@external.test")
+        if name == "invite":
+            cmd.add_argument("--expect-refused", action="store_true")
+        if name == "reply":
+            cmd.add_argument("--uid", required=True)
+    login = sub.add_parser("imap-login")
+    login.add_argument("--user", required=True)
+    login.add_argument("--host", default="cal.example.test")
+    args = parser.parse_args(argv)
+
+    credentials = json.loads(Path(args.credentials).read_text())
+    lab = Lab(args.topology)
+    with resolve_through(lab.address(args.nameserver)):
+        if args.command == "imap-login":
+            result = {"user": args.user, "accepted": imap_login(args.host, args.user, credentials[args.user], args.ca_file)}
+        else:
+            calendar = work_calendar(args.url, args.organizer, credentials[args.organizer], args.ca_file)
+            ext = lab.host("ext")
+            if args.command == "roundtrip":
+                result = roundtrip(calendar, ext, args.organizer, args.attendee)
+            elif args.command == "invite" and args.expect_refused:
+                result = refused_invitation(calendar, lab, args.mail_host, args.organizer, args.attendee)
+            elif args.command == "invite":
+                result = {"uid": invite(calendar, args.organizer, args.attendee)}
+            else:
+                started = time.monotonic()
+                request = await_request(ext, args.attendee, args.uid, timeout=180)
+                delivered = time.monotonic()
+                answer(calendar, ext, args.uid, request, args.attendee)
+                result = {"uid": args.uid, "request_wait_seconds": round(delivered - started, 2),
+                          "reply_to_partstat_seconds": round(time.monotonic() - delivered, 2)}
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
