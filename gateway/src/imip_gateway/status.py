@@ -106,6 +106,13 @@ def problems(report: dict) -> list[str]:
     oldest = report["outbound"]["oldest_pending"]
     if oldest and oldest["age_seconds"] > 3600:
         out.append(f"oldest pending invitation is {oldest['age_seconds'] // 60} min old: {oldest['last_error']}")
+    inbound = report.get("inbound")
+    if inbound and "error" in inbound:
+        out.append(f"the inbound status could not be read: {inbound['error']}")
+    elif inbound:
+        # Replies that cannot be read are as broken as invitations that cannot leave: the status
+        # command's exit code and the status report both count them.
+        out += importlib.import_module("imip_gateway.inbound.status").problems(inbound)
     return out
 
 

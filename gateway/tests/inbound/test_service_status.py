@@ -3,6 +3,7 @@
 import json
 
 from imip_gateway import config as config_mod
+from imip_gateway import status as gateway_status
 from imip_gateway.inbound import status
 from imip_gateway.inbound.service import InboundService, settings_from_config
 
@@ -43,6 +44,12 @@ def test_status_reports_login_folders_and_oldest(world, tmp_path, inbound_radica
     text = json.dumps(report)
     assert "IMAP login failed" in status.problems(report)[0]
     assert "x" not in report.values() and "AUTHENTICATIONFAILED" in text
+    # `imip-gateway status` (its exit code, the site's status report) counts the inbound problems.
+    whole = {"hook": {"loaded": True}, "inbound": report,
+             "outbound": {"smtp": {"last_login_ok": True, "last_error": None}, "oldest_pending": None}}
+    assert gateway_status.problems(whole) == status.problems(report)
+    whole["inbound"] = {"error": "OperationalError: no such table"}
+    assert gateway_status.problems(whole) == ["the inbound status could not be read: OperationalError: no such table"]
 
 
 def test_status_when_imap_is_not_configured(world, tmp_path, inbound_radicale):
