@@ -148,7 +148,8 @@ def build(data):
     vantage          the vantage host's name, or empty
     outside_result   its registered outside_status_info result, or None
     outside_expected [the ids of its checks]
-    roundtrip        {"requested", "results": [registered results with "checks"], "expected": [ids], "why"}
+    roundtrip        {"requested", "results": [{"host", "result": a registered result or None}] of its steps,
+                      "expected": [ids], "why": the "?" lines' reason, "seconds": {name: float or None}}
     """
     for key in ("services", "public_address", "site_results"):
         if key not in data:
@@ -179,21 +180,32 @@ def build(data):
                                                           outside_result, vantage, outside_why)]
     roundtrip = data.get("roundtrip") or {}
     checks += _roundtrip(roundtrip)
-    return finish(checks, vantage, bool(roundtrip.get("requested")))
+    report = finish(checks, vantage, bool(roundtrip.get("requested")))
+    if roundtrip.get("requested"):
+        report["roundtrip_seconds"] = dict((k, v) for k, v in (roundtrip.get("seconds") or {}).items() if v is not None)
+    return report
+
+
+WORSE = {sc.OK: 0, sc.UNKNOWN: 1, sc.FAIL: 2}
 
 
 def _roundtrip(data):
     if not data.get("requested"):
         return []
-    found = {}
-    for result in data.get("results") or []:
+    found, why = {}, data.get("why") or "the round trip stopped before this step"
+    for step in data.get("results") or []:
+        host, result = step.get("host") or None, step.get("result")
+        if isinstance(result, dict) and result.get("failed"):
+            why = "a step on %s %s" % (host, _failed_run(result))  # the first broken step says why
+            break
         if isinstance(result, dict) and not _failed_run(result):
             for c in result["checks"]:
-                found[c["id"]] = dict(c, host=result.get("host"))
+                # Two steps may report one id (a failure, then the outcome): the worst stays.
+                if c["id"] not in found or WORSE[c["status"]] > WORSE[found[c["id"]]["status"]]:
+                    found[c["id"]] = dict(c, host=host)
     out = []
     for cid in data.get("expected") or []:
-        out.append(found.pop(cid, None) or dict(sc.unknown(cid, sc.heading_of(cid), data.get("why") or
-                                                           "the round trip stopped before this step"), host=None))
+        out.append(found.pop(cid, None) or dict(sc.unknown(cid, sc.heading_of(cid), why), host=None))
     return out + list(found.values())
 
 

@@ -145,14 +145,25 @@ def test_a_failed_vantage_run_makes_its_checks_unknown():
 def test_the_roundtrip_lines_only_when_asked_for_and_missing_steps_are_unknown():
     assert not [c for c in report.build(data())["checks"] if c["heading"] == sc.ROUNDTRIP]
     rt = {"requested": True, "expected": ["roundtrip.invitation", "roundtrip.reply", "roundtrip.cleanup"],
-          "results": [{"changed": True, "host": "cal", "checks": [sc.ok("roundtrip.invitation", sc.ROUNDTRIP, "arrived")]}],
-          "why": "the attendee's mailbox did not get the invitation"}
+          "results": [{"host": "ext", "result": {"changed": True, "checks": [sc.ok("roundtrip.invitation", sc.ROUNDTRIP, "arrived")]}},
+                      {"host": "cal", "result": None}],
+          "why": "the attendee's mailbox did not get the invitation", "seconds": {"put_to_mailbox": 4.2, "reply_to_partstat": None}}
     result = report.build(data(roundtrip=rt))
     lines = [c for c in result["checks"] if c["heading"] == sc.ROUNDTRIP]
-    assert [(c["id"], c["status"]) for c in lines] == [("roundtrip.invitation", "ok"), ("roundtrip.reply", "unknown"),
-                                                       ("roundtrip.cleanup", "unknown")]
+    assert [(c["id"], c["status"], c["host"]) for c in lines] == [
+        ("roundtrip.invitation", "ok", "ext"), ("roundtrip.reply", "unknown", None), ("roundtrip.cleanup", "unknown", None)]
     assert lines[1]["message"] == "the attendee's mailbox did not get the invitation"
     assert result["roundtrip"] is True
+    assert result["roundtrip_seconds"] == {"put_to_mailbox": 4.2}
+
+
+def test_a_roundtrip_id_reported_by_two_steps_keeps_the_worst():
+    failed_put = sc.fail("roundtrip.invitation", sc.ROUNDTRIP, "the PUT failed", "saved", ["fix"])
+    rt = {"requested": True, "expected": ["roundtrip.invitation"],
+          "results": [{"host": "cal", "result": {"checks": [failed_put]}},
+                      {"host": "ext", "result": {"checks": [sc.ok("roundtrip.invitation", sc.ROUNDTRIP, "arrived")]}}]}
+    lines = [c for c in report.build(data(roundtrip=rt))["checks"] if c["heading"] == sc.ROUNDTRIP]
+    assert [(c["status"], c["host"], c["message"]) for c in lines] == [("fail", "cal", "the PUT failed")]
 
 
 def test_bad_input_names_what_is_missing():
