@@ -40,11 +40,16 @@ def test_role_template_writes_only_known_keys_and_every_required_one():
         assert required <= keys, f"the role does not write required [{section}] {sorted(required - keys)}"
 
 
-def test_role_template_uses_the_default_credential_names():
+def test_role_template_names_the_keychain_items_the_invitation_account_writes():
+    """The items are named once (role site_facts, read by invitation_account and imip_gateway); by
+    default they are the gateway's own default credential names."""
     text = TEMPLATE.read_text()
+    facts = (COLLECTION / "roles/site_facts/defaults/main.yml").read_text()
     for section in ("smtp", "imap", "caldav"):
+        variable = f"imip_invitation_account_{section}_item"
+        assert f"password_credential = {{{{ {variable} }}}}" in text
         default = config.SCHEMA[section]["password_credential"][1]
-        assert f"password_credential = {default}" in text
+        assert re.search(rf"^{variable}: {re.escape(default)}$", facts, re.M), f"{variable} is not {default} by default"
 
 
 @pytest.fixture
