@@ -365,6 +365,7 @@ def answer(maildir, uid, attendee, timeout, smtp_host="127.0.0.1", smtp_port=25,
             [GATEWAY_FIX, "on the mail host: `postqueue -p` (mail held or deferred) and `journalctl -u postfix@-`",
              "the report's account and gateway lines above name a refused login or a stuck queue",
              "on the vantage host: `journalctl -u postfix@-` (did its MX lookup and delivery work?)"]))
+        result["checks"].append(_line(REPLY, sc.UNKNOWN, "not tried: there was no invitation to answer"))
         return result
     result["arrived_at"] = time.time()
     dummy, dummy2, message, text = found[-1]
@@ -459,8 +460,11 @@ def cleanup(maildir, uid, attendee, removal, timeout, expect_cancel=True, wait=N
     if fix:
         return _line(CLEANUP, sc.FAIL, "the round trip did not clean up after itself", "the test event deleted, its "
                      "CANCEL delivered to the attendee, and the round trip's messages removed", fix)
-    if cancel_seconds is None:
+    if not removal.get("deleted"):
         return _line(CLEANUP, sc.OK, "no test event was left; %d round-trip message(s) removed from %s's mailbox"
                      % (len(keys), attendee))
+    if cancel_seconds is None:
+        return _line(CLEANUP, sc.OK, "the test event was deleted (no CANCEL expected: the invitation had not arrived); "
+                     "%d round-trip message(s) removed from %s's mailbox" % (len(keys), attendee))
     return _line(CLEANUP, sc.OK, "the test event was deleted, its CANCEL reached %s in %.1f s, and the round trip's "
                  "%d message(s) were removed from the mailbox" % (attendee, cancel_seconds, len(keys)))

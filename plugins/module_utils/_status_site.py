@@ -278,6 +278,10 @@ def _queue_check(status, max_queue_age, now):
     age, error = oldest.get("age_seconds", 0), oldest.get("last_error")
     if age <= max_queue_age and not error:
         return sc.ok("gateway.queue", sc.GATEWAY, "draining: %d invitation(s) waiting, the oldest for %d s (%s)" % (depth, age, tail))
+    if age <= max_queue_age and _delivered_since_error(outbound.get("smtp") or {}):
+        # The cause is gone (a fixed password): the job waits for its next attempt.
+        return sc.ok("gateway.queue", sc.GATEWAY, "draining: %d invitation(s) waiting, the oldest for %d s, retried at %s; "
+                     "the gateway has delivered since its last error (%s)" % (depth, age, oldest.get("next_attempt") or "its next attempt", tail))
     is_auth = bool(error) and "authentication" in error.lower()
     fix = (["the gateway's SMTP login is refused: see the Invitation account lines; site.yml puts every copy of the "
             "password right, and the gateway retries on its own"] if is_auth else
@@ -288,6 +292,12 @@ def _queue_check(status, max_queue_age, now):
                    % (depth, oldest.get("method"), oldest.get("attendee"), age // 60, oldest.get("attempts"),
                       error or "no error yet"),
                    "an empty queue, or one that drains within %d s" % max_queue_age, fix)
+
+
+def _delivered_since_error(smtp):
+    """The gateway's last SMTP delivery succeeded after its last SMTP error."""
+    delivered, failed = _epoch(smtp.get("last_time")), _epoch(smtp.get("last_error_time"))
+    return smtp.get("last_ok") is True and delivered is not None and (failed is None or delivered > failed)
 
 
 def _auth_check(status, started):

@@ -95,7 +95,9 @@ def test_answer_without_a_request_is_a_failure_that_says_where_to_look(tmp_path)
     deliver(maildir, itip("u1", method="CANCEL"))
     got = rt.answer(str(maildir), "u1", "attendee@external.test", 120, wait=no_wait,
                     sender=lambda *a: pytest.fail("nothing to reply to"))
-    (check,) = got["checks"]
+    check, reply = got["checks"]
+    assert (reply["id"], reply["status"], reply["message"]) == (
+        "roundtrip.reply", "unknown", "not tried: there was no invitation to answer")
     assert (check["id"], check["status"]) == ("roundtrip.invitation", "fail")
     assert check["message"] == "no invitation reached attendee@external.test's mailbox within 120 s"
     assert any("imip-gateway status" in line for line in check["fix"])
@@ -191,3 +193,13 @@ def test_the_finish_step_deletes_even_when_reading_fails():
     removal = rt.remove_test_event(Dav(), made, 2)
     assert (removal["deleted"], removal["error"]) == (True, "")
     assert Dav.deleted == ["alice@example.test/c/u1.ics", "alice@example.test/c/"]
+
+
+def test_cleanup_after_an_invitation_that_never_arrived_does_not_wait_for_a_cancel(tmp_path):
+    maildir = tmp_path / "Maildir"
+    deliver(maildir, itip("old%s" % rt.UID_SUFFIX))  # left by an interrupted round trip
+    check = rt.cleanup(str(maildir), "u1", "attendee@external.test", {"deleted": True, "error": ""}, 60,
+                       expect_cancel=False, wait=lambda *a: pytest.fail("must not wait"))
+    assert check["status"] == "ok"
+    assert check["message"].startswith("the test event was deleted (no CANCEL expected")
+    assert not list(mailbox.Maildir(str(maildir)).keys())

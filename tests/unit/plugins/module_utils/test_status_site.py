@@ -140,7 +140,7 @@ STORES = [
 def test_each_copy_of_the_password_is_one_line_with_who_fixes_it():
     checks = {c["id"]: c for c in site.account_checks(STORES, "calendar-invites@example.test")}
     assert list(checks) == ["account.keychain-smtp", "account.dovecot-passwd-file", "account.smtp-login",
-                                   "account.keychain-imap", "account.imap-login"]
+                            "account.keychain-imap", "account.imap-login"]
     assert checks["account.keychain-smtp"]["status"] == "ok"
     drift = checks["account.dovecot-passwd-file"]
     assert drift["status"] == "fail" and drift["message"].startswith("dovecot-passwd-file disagrees: the hash of")
@@ -253,3 +253,27 @@ def test_status_json_after_log_lines():
 def test_systemctl_show_parsing():
     assert site.parse_systemctl_show("LoadState=loaded\nActiveEnterTimestamp=@1795998795\n") == {
         "LoadState": "loaded", "ActiveEnterTimestamp": "@1795998795"}
+
+
+def failed_job(age):
+    return {"age_seconds": age, "attempts": 3, "method": "REQUEST", "attendee": "attendee@external.test",
+            "next_attempt": "2026-11-30T01:41:34+00:00", "uid": "evt-1",
+            "last_error": "authentication failed for calendar-invites@example.test at cal.example.test:587: 535 5.7.8"}
+
+
+def test_after_the_fix_a_job_with_an_old_error_is_draining_when_the_gateway_delivered_since():
+    # The lab after site.yml fixed the incident: the gateway delivered at 01:39:13, after the
+    # refused login at 01:37:34; the refused job waits for its next attempt.
+    status = gateway_status()
+    status["outbound"]["smtp"].update(last_ok=True, last_time="2026-11-30T01:39:13+00:00", last_login_ok=True,
+                                      last_error_time="2026-11-30T01:37:34+00:00", last_error="535 5.7.8")
+    status["outbound"].update(queue_depth=1, oldest_pending=failed_job(312))
+    c = by_id(site.gateway_checks(UNIT, status, None, 900))["gateway.queue"]
+    assert c["status"] == "ok"
+    assert c["message"].startswith("draining: 1 invitation(s) waiting, the oldest for 312 s, retried at 2026-11-30T01:41:34")
+    # Not once it is older than allowed, and not while the last error is newer than the last delivery.
+    status["outbound"].update(oldest_pending=failed_job(1000))
+    assert by_id(site.gateway_checks(UNIT, status, None, 900))["gateway.queue"]["status"] == "fail"
+    status["outbound"].update(oldest_pending=failed_job(312))
+    status["outbound"]["smtp"].update(last_error_time="2026-11-30T01:40:00+00:00")
+    assert by_id(site.gateway_checks(UNIT, status, None, 900))["gateway.queue"]["status"] == "fail"
