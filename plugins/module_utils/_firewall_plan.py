@@ -51,9 +51,18 @@ def parse_address_or_network(text, version=None):
     return net
 
 
+def _address_text(address):
+    """An address as text; IPv4-mapped IPv6 always as '::ffff:192.0.2.1' (Python 3.13 writes it so,
+    3.11 writes '::ffff:c000:201': the rules must not depend on the controller's Python)."""
+    mapped = getattr(address, "ipv4_mapped", None)
+    return "::ffff:%s" % mapped if mapped is not None else str(address)
+
+
 def _compact(net):
     """'192.0.2.1/32' -> '192.0.2.1'; networks keep their prefix."""
-    return str(net.network_address) if net.prefixlen == net.max_prefixlen else str(net)
+    if net.prefixlen == net.max_prefixlen:
+        return _address_text(net.network_address)
+    return "%s/%d" % (_address_text(net.network_address), net.prefixlen)
 
 
 def port_number(value):

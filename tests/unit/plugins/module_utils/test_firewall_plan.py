@@ -56,6 +56,7 @@ def test_a_host_plan_splits_sources_by_family_and_ports_by_protocol():
     ("::/0", [], ["::/0"]),
     ("::1", [], ["::1"]),
     ("::ffff:192.0.2.1", [], ["::ffff:192.0.2.1"]),
+    ("::ffff:192.0.2.0/120", [], ["::ffff:192.0.2.0/120"]),
     (" 192.0.2.9 ", ["192.0.2.9"], []),
 ])
 def test_valid_admin_sources(source, v4, v6):
