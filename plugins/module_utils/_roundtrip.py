@@ -349,8 +349,8 @@ def invite(dav, organizer, attendee, calendar, retries, uid=None, start_epoch=No
     return result
 
 
-def answer(maildir, uid, attendee, timeout, smtp_host="127.0.0.1", smtp_port=25, smtp_timeout=10.0,
-           wait=None, sender=send, since=None):
+def answer(maildir, uid, attendee, timeout, smtp_host="127.0.0.1", smtp_port=25, smtp_timeout=10.0,  # pylint: disable=too-many-arguments
+           wait=None, sender=send, since=None, retries=2):
     """The attendee's mail client: wait for the REQUEST, reply ACCEPTED through the vantage host's MTA.
     since: when the organizer saved the event (epoch), which the delay is counted from."""
     wait = wait or wait_for
@@ -374,12 +374,18 @@ def answer(maildir, uid, attendee, timeout, smtp_host="127.0.0.1", smtp_port=25,
         INVITATION, sc.OK, "the invitation reached %s's mailbox in %.1f s (iTIP REQUEST, replies to %s)"
         % (attendee, seconds, mask_token(to))))
     try:
-        sender(msg, attendee, to, smtp_host, smtp_port, smtp_timeout)
+        dummy, late = sc.retry(lambda: sender(msg, attendee, to, smtp_host, smtp_port, smtp_timeout), retries)
     except (smtplib.SMTPException, OSError) as exc:
         result["checks"].append(_line(
             REPLY, sc.FAIL, "the vantage host's MTA (%s:%d) did not take the reply: %s" % (smtp_host, smtp_port, exc),
             "the vantage host's MTA accepts the attendee's reply for %s" % mask_token(to),
             ["on the vantage host: `systemctl status postfix` and `journalctl -u postfix@-`"]))
+        return result
+    if late is not None:
+        result["checks"].append(_line(
+            REPLY, sc.UNKNOWN, "could not determine: the vantage host's MTA (%s:%d) did not answer in time, %d times (%s)"
+            % (smtp_host, smtp_port, retries + 1, late),
+            fix=["on the vantage host: `systemctl status postfix` and `journalctl -u postfix@-`"]))
         return result
     result["replied"] = True
     result["replied_at"] = time.time()

@@ -203,3 +203,18 @@ def test_cleanup_after_an_invitation_that_never_arrived_does_not_wait_for_a_canc
     assert check["status"] == "ok"
     assert check["message"].startswith("the test event was deleted (no CANCEL expected")
     assert not list(mailbox.Maildir(str(maildir)).keys())
+
+
+def test_an_mta_that_never_answers_is_retried_then_unknown(tmp_path):
+    maildir = tmp_path / "Maildir"
+    deliver(maildir, itip("u1"))
+    tries = []
+
+    def silent(*args):
+        tries.append(args)
+        raise socket.timeout("timed out")
+
+    got = rt.answer(str(maildir), "u1", "attendee@external.test", 5, wait=no_wait, sender=silent, retries=2)
+    assert len(tries) == 3
+    assert [(c["id"], c["status"]) for c in got["checks"]] == [("roundtrip.invitation", "ok"), ("roundtrip.reply", "unknown")]
+    assert got["replied"] is False
