@@ -296,7 +296,7 @@ def credentials_dir(tmp_path, monkeypatch) -> Path:
 
 
 def gateway_ini(*, state_dir: Path, spool_dir: Path, smtp_port: int, ca_file: Path | None, caldav_url: str,
-                extra_gateway: str = "", reconcile_seconds: int = 0) -> str:
+                extra_gateway: str = "", reconcile_seconds: int = 0, retry_base_seconds: int = 1) -> str:
     return textwrap.dedent(f"""\
         [gateway]
         instance_id = test-gw
@@ -304,7 +304,7 @@ def gateway_ini(*, state_dir: Path, spool_dir: Path, smtp_port: int, ca_file: Pa
         spool_dir = {spool_dir}
         local_domains = example.test
         site_name = Example
-        retry_base_seconds = 1
+        retry_base_seconds = {retry_base_seconds}
         spool_poll_ms = 20
         {extra_gateway}
         [smtp]
@@ -326,12 +326,12 @@ def gateway_ini(*, state_dir: Path, spool_dir: Path, smtp_port: int, ca_file: Pa
 @pytest.fixture
 def make_config(tmp_path, credentials_dir, tls_cert):
     def make(*, smtp_port: int, caldav_url: str = "http://127.0.0.1:9/", spool_dir: Path | None = None,
-             extra_gateway: str = "", reconcile_seconds: int = 0) -> config_mod.Config:
+             extra_gateway: str = "", reconcile_seconds: int = 0, retry_base_seconds: int = 1) -> config_mod.Config:
         spool = spool_dir or tmp_path / "spool"
         path = tmp_path / "gateway.ini"
         path.write_text(gateway_ini(state_dir=tmp_path / "state", spool_dir=spool, smtp_port=smtp_port,
                                     ca_file=tls_cert[0], caldav_url=caldav_url, extra_gateway=extra_gateway,
-                                    reconcile_seconds=reconcile_seconds))
+                                    reconcile_seconds=reconcile_seconds, retry_base_seconds=retry_base_seconds))
         return config_mod.load(path)
     return make
 

@@ -15,7 +15,7 @@ import time
 
 import icalendar
 import pytest
-from conftest import CALDAV_PASSWORD, SECRETS, event_ics, start_radicale, stop_radicale, wait_for
+from conftest import CALDAV_PASSWORD, SECRETS, SMTP_PASSWORD, event_ics, start_radicale, stop_radicale, wait_for
 
 from imip_gateway import cli, db, service
 
@@ -292,3 +292,63 @@ def test_reconciliation_does_not_mail_what_the_hook_already_mailed(tmp_path, mak
     finally:
         stop.set()
         stop_radicale(radicale)
+
+
+def test_sighup_retries_now_after_the_login_was_fixed(tmp_path, make_config, smtp_server, radicale):
+    """The SMTP login is refused (a drifted password), so the gateway backs off for 10 minutes; the
+    password is put right and `systemctl reload imip-gateway` (SIGHUP) sends the invitation at once."""
+    smtp_server.password = "not-what-the-gateway-has"
+    calendar = radicale.mkcalendar("alice")
+    cfg = make_config(smtp_port=smtp_server.port, caldav_url=radicale.url, spool_dir=radicale.spool_dir,
+                      retry_base_seconds=600)
+    cmd = [sys.executable, "-m", "imip_gateway", "run", "--config", str(cfg.path)]
+    with open(tmp_path / "gw.log", "wb") as log_file:
+        proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, env=os.environ)
+    try:
+        radicale.put(calendar + "hup.ics", event_ics(uid="hup-1"))
+        wait_for(lambda: "SMTP unavailable, next attempt in" in (tmp_path / "gw.log").read_text(),
+                 what="the refused login and the backoff")
+        smtp_server.password = SMTP_PASSWORD          # the administrator fixed the copy
+        time.sleep(2)
+        assert not smtp_server.received(), "sent before the backoff was over or SIGHUP was sent"
+        proc.send_signal(signal.SIGHUP)
+        wait_for(smtp_server.received, timeout=15, what="the invitation after SIGHUP")
+        assert summary(smtp_server) == [("REQUEST", "bob@external.test", 0)]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    logs = (tmp_path / "gw.log").read_text()
+    assert "asked to retry now (SIGHUP): 1 pending job(s) due, SMTP backoff reset" in logs
+    assert all(secret not in logs for secret in SECRETS)
+
+
+def test_sighup_with_nothing_queued_checks_the_login(tmp_path, make_config, smtp_server):
+    """With no invitation waiting, a retry request logs in anyway: the status then says whether
+    the login works (what the imip_gateway role reads before it asks for a retry)."""
+    smtp_server.password = "not-what-the-gateway-has"
+    cfg = make_config(smtp_port=smtp_server.port)
+    cmd = [sys.executable, "-m", "imip_gateway", "run", "--config", str(cfg.path)]
+
+    def login_ok():
+        out = subprocess.run([sys.executable, "-m", "imip_gateway", "status", "--json", "--config", str(cfg.path)],
+                             capture_output=True, text=True, env=os.environ, check=False)
+        return json.loads(out.stdout)["outbound"]["smtp"]["last_login_ok"]
+
+    log_path = tmp_path / "gw.log"
+    with open(log_path, "wb") as log_file:
+        proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, env=os.environ)
+    try:
+        wait_for(lambda: "imip-gateway started" in log_path.read_text(), what="the start")
+        assert login_ok() is None
+        proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: login_ok() is False, what="the refused login recorded")
+        smtp_server.password = SMTP_PASSWORD
+        proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: login_ok() is True, what="the accepted login recorded")
+        assert not smtp_server.received()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    logs = log_path.read_text()
+    assert "SMTP login check: authentication failed for" in logs and "SMTP login check: login at" in logs
+    assert all(secret not in logs for secret in SECRETS)

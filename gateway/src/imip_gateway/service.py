@@ -18,7 +18,7 @@ import threading
 import time
 from pathlib import Path
 
-from imip_gateway import db
+from imip_gateway import db, wake
 from imip_gateway.caldav_client import CalDAVClient
 from imip_gateway.config import Config
 from imip_gateway.credentials import read_secret
@@ -70,6 +70,15 @@ class Outbound:
         if changes.process_pending(conn, cfg):
             busy = True
         now = time.time()
+        if wake.take_outbound():
+            due = delivery.retry_now(conn, now)
+            log.info("asked to retry now (SIGHUP): %d pending job(s) due, SMTP backoff reset", due)
+            self.smtp_retry_at, self.smtp_failures = 0.0, 0
+            if not delivery.pending_count(conn):
+                # Nothing to send: log in anyway, so the status says whether the login works now.
+                outcome = self.submitter.check_login()
+                delivery.record_login(conn, outcome, time.time())
+                log.log(logging.INFO if outcome.ok else logging.ERROR, "SMTP login check: %s", outcome.detail)
         if now >= self.smtp_retry_at:
             result = delivery.drain(conn, cfg, self.submitter, limit=100)
             if result.sent or result.failed:
@@ -143,6 +152,10 @@ def run(cfg: Config, stop: threading.Event | None = None) -> int:
             signal.signal(signum, lambda *_args: stop.set())
         except ValueError:  # not the main thread (tests)
             pass
+    try:
+        signal.signal(signal.SIGHUP, wake.request)  # `systemctl reload imip-gateway`: retry now
+    except ValueError:
+        pass
     smtp_password = read_secret(cfg.smtp.password_credential) if cfg.smtp.user else ""
     caldav_password = read_secret(cfg.caldav.password_credential)
     conn = db.connect(cfg.gateway.db_path)

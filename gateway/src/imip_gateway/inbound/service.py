@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 
-from imip_gateway import db
+from imip_gateway import db, wake
 from imip_gateway.caldav_client import CalDAVClient
 from imip_gateway.config import Config
 from imip_gateway.credentials import read_secret
@@ -120,7 +120,7 @@ class InboundService:
                 log.error("inbound: %s: %s; retrying in %.0f s", type(exc).__name__, exc, delay)
                 self.worker.close()
                 self.caldav.close()
-                stop.wait(delay)
+                wake.sleep_inbound(stop, delay)
         self.worker.close()
         self.caldav.close()
 

@@ -67,6 +67,24 @@ def due_jobs(conn: sqlite3.Connection, now: float, limit: int) -> list[sqlite3.R
                         " ORDER BY created, id LIMIT ?", (now, limit)).fetchall()
 
 
+def retry_now(conn: sqlite3.Connection, now: float) -> int:
+    """Make every pending job due now (an operator fixed the cause); returns how many waited."""
+    with db.transaction(conn):
+        return conn.execute("UPDATE jobs SET next_attempt = ? WHERE state = 'pending' AND next_attempt > ?",
+                            (now, now)).rowcount
+
+
+def record_login(conn: sqlite3.Connection, outcome: Outcome, now: float) -> None:
+    """The result of a login without a message (Submitter.check_login) in the SMTP status."""
+    with db.transaction(conn):
+        if not outcome.ok:
+            db.set_meta(conn, "smtp.last_error", outcome.detail)
+            db.set_meta(conn, "smtp.last_error_time", repr(now))
+        if outcome.login_ok is not None:
+            db.set_meta(conn, "smtp.last_login_ok", "true" if outcome.login_ok else "false")
+            db.set_meta(conn, "smtp.last_login_time", repr(now))
+
+
 def _fail(conn, job, now: float, why: str, status: str) -> None:
     conn.execute("UPDATE jobs SET state = 'failed', last_error = ?, last_attempt = ? WHERE id = ?",
                  (why, now, job["id"]))

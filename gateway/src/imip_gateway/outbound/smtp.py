@@ -135,6 +135,20 @@ class Submitter:
             return Outcome(True, False, 250, "250 accepted", login_ok=login_ok)
         raise AssertionError("unreachable")
 
+    def check_login(self) -> Outcome:
+        """Log in and out again, sending nothing: whether the credentials work now (an operator
+        asked the gateway to retry while nothing was queued)."""
+        self.close()
+        try:
+            self._connect().quit()
+        except smtplib.SMTPAuthenticationError as exc:
+            return Outcome(False, False, exc.smtp_code,
+                           f"authentication failed for {self.user} at {self.where}: "
+                           f"{exc.smtp_code} {_text(exc.smtp_error)}", auth_failed=True, login_ok=False)
+        except (smtplib.SMTPException, OSError) as exc:   # ssl.SSLError and timeouts are OSErrors
+            return Outcome(False, False, None, f"cannot log in at {self.where}: {_text(exc)}")
+        return Outcome(True, False, 235, f"login at {self.where} accepted", login_ok=True if self.user else None)
+
     @staticmethod
     def _response_outcome(code: int, text, what: str, login_ok) -> Outcome:
         detail = f"{what}: {code} {_text(text)}"
