@@ -168,3 +168,29 @@ def test_untrusted_tls_certificate_is_temporary_and_named(queue, tmp_path):
     assert result.deferred == 1 and result.stopped.startswith(f"TLS with 127.0.0.1:{server.port} failed")
     assert "CERTIFICATE_VERIFY_FAILED" in result.stopped
     assert jobs(conn)[0]["state"] == "pending" and server.received() == []
+
+
+def test_a_later_message_to_the_same_attendee_waits_for_an_earlier_one_in_backoff(queue):
+    """A CANCEL queued while the REQUEST of the same event waits out a retry must not overtake it:
+    the attendee would get the cancellation first and then an invitation to a deleted event."""
+    cfg, conn, add, server = queue
+    add()
+    server.mode = "tempfail"
+    sub = submitter(cfg)
+    delivery.drain(conn, cfg, sub)
+    request = jobs(conn)[0]
+    assert request["state"] == "pending" and request["next_attempt"] > time.time()
+    conn.execute("INSERT INTO jobs (id, change_id, created, method, reason, uid, point, organizer, organizer_name,"
+                 " attendee, token, calendar, message_id, next_attempt)"
+                 " SELECT 'cancel-1', change_id, created + 1, 'CANCEL', 'deleted', uid, point, organizer,"
+                 " organizer_name, attendee, token, replace(calendar, 'METHOD:REQUEST', 'METHOD:CANCEL'), '<cancel-1@example.test>', 0"
+                 " FROM jobs WHERE id = ?",
+                 (request["id"],))
+    server.mode = "ok"
+    assert delivery.drain(conn, cfg, sub).sent == 0, "the CANCEL overtook the REQUEST in backoff"
+    conn.execute("UPDATE jobs SET next_attempt = 0 WHERE id = ?", (request["id"],))
+    assert delivery.drain(conn, cfg, sub).sent == 1   # the REQUEST; the CANCEL is due in the next round
+    assert delivery.drain(conn, cfg, sub).sent == 1
+    sub.close()
+    ids = [email.message_from_bytes(m.data, policy=email.policy.default)["Message-ID"] for m in server.received()]
+    assert ids == [request["message_id"], "<cancel-1@example.test>"]

@@ -63,8 +63,13 @@ def envelope_for(cfg: Config, job: sqlite3.Row) -> Envelope:
 
 
 def due_jobs(conn: sqlite3.Connection, now: float, limit: int) -> list[sqlite3.Row]:
-    return conn.execute("SELECT * FROM jobs WHERE state = 'pending' AND next_attempt <= ?"
-                        " ORDER BY created, id LIMIT ?", (now, limit)).fetchall()
+    """Pending jobs whose time has come, oldest first; a job waits while an older one for the same
+    event and attendee is still pending (in backoff), so a CANCEL never overtakes its REQUEST."""
+    return conn.execute(
+        "SELECT * FROM jobs AS j WHERE j.state = 'pending' AND j.next_attempt <= ?"
+        " AND NOT EXISTS (SELECT 1 FROM jobs AS e WHERE e.state = 'pending' AND e.uid = j.uid"
+        " AND e.attendee = j.attendee AND (e.created < j.created OR (e.created = j.created AND e.id < j.id)))"
+        " ORDER BY j.created, j.id LIMIT ?", (now, limit)).fetchall()
 
 
 def retry_now(conn: sqlite3.Connection, now: float) -> int:
