@@ -4,7 +4,8 @@ lab as users do: a calendar application's events (CalDAV), the external attendee
 
 A module of its own name (not conftest): test modules import it by name (molecule/conftest.py
 puts this directory on sys.path), and linters resolve a `conftest` import to whichever conftest.py
-they find first. It also runs as a command, so that side_effect playbooks drive the same code (credentials come from a file, never from the command line):
+they find first. It also runs as a command, so that side_effect playbooks drive the same code
+(credentials come from a file, never from the command line):
 
     imip_lab_client.py --topology <inventory>/.lab/topology.json --ca-file <site CA> \\
         --credentials <file: {"address": "password", ...}> --nameserver ns1 \\
