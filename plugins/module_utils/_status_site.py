@@ -284,7 +284,7 @@ def _queue_check(status, max_queue_age, now):
                      "the gateway has delivered since its last error (%s)" % (depth, age, oldest.get("next_attempt") or "its next attempt", tail))
     is_auth = bool(error) and "authentication" in error.lower()
     fix = (["the gateway's SMTP login is refused: see the Invitation account lines; site.yml puts every copy of the "
-            "password right, and the gateway retries on its own"] if is_auth else
+            "password right and asks the gateway to retry now"] if is_auth else
            ["read the gateway's log: journalctl -u imip-gateway -n 50",
             "check that Postfix accepts submission on the gateway's [smtp] host and port (the port and TLS lines)"])
     return sc.fail("gateway.queue", sc.GATEWAY,
