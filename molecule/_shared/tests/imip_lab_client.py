@@ -149,7 +149,9 @@ def itip_for(host, address, uid):
         _part, cal = calendar_part(message)
         if cal is not None and any(str(ev.get("uid")) == uid for ev in cal.walk("VEVENT")):
             found.append((message, cal))
-    found.sort(key=lambda pair: email.utils.parsedate_to_datetime(pair[0]["Date"]))
+    # Date has one-second resolution: an update mailed in the same second as the invitation is
+    # told apart by its higher SEQUENCE (otherwise the order of the Maildir listing decides).
+    found.sort(key=lambda pair: (email.utils.parsedate_to_datetime(pair[0]["Date"]), sequence_of(pair[1])))
     return found
 
 

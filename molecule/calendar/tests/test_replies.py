@@ -3,6 +3,8 @@ address, by MX lookup to our public address; the gateway reads it over IMAP and 
 attendee's PARTSTAT back to the organizer's event, which the organizer sees over CalDAV. Forged,
 stale and replayed replies change nothing; a human "Re:" reaches the organizer once."""
 
+import shlex
+import time
 import uuid
 
 import pytest
@@ -117,3 +119,28 @@ def test_a_reply_interrupted_by_sigkill_is_processed_exactly_once(calendar_of, a
     applied = [line for line in journal.splitlines() if message_id.strip("<>") in line and "outcome=applied" in line]
     assert len(applied) == 1, applied
     assert folders(aio)["Processed"] == processed + 1
+
+
+def test_unknown_token_mail_is_kept_72_hours_then_deleted(aio):
+    """Mail for a token that is not ours stays in Unknown for 72 hours (for an operator to look at),
+    then the gateway deletes it. Dovecot takes a Maildir file's mtime as its arrival (INTERNALDATE),
+    so two messages are put there as the mail server would, one four days old and one fresh; the
+    gateway expires Unknown on its first pass after a start."""
+    box = "/var/vmail/example.test/calendar-invites/Maildir/.Unknown/cur"
+    names = {}
+    for age in ("4 days ago", "now"):
+        marker = f"unknown-expiry-{uuid.uuid4().hex}"
+        names[age] = marker
+        text = f"From: someone@external.test\nTo: calendar-invites+{uuid.uuid4()}@example.test\nSubject: {marker}\n" \
+               f"Message-ID: <{marker}@external.test>\n\nnot for us\n"
+        path = f"{box}/{int(time.time())}.{marker}.aio:2,S"
+        result = aio.run(f"printf %s {shlex.quote(text)} > {path} && chown --reference={box} {path} && touch -d '{age}' {path}")
+        assert result.rc == 0, result.stderr
+    assert aio.run("systemctl restart imip-gateway").rc == 0
+
+    def present(marker):
+        return aio.run(f"grep -rl {marker} {box}").rc == 0
+
+    wait_for("the four-day-old message deleted from Unknown", lambda: not present(names["4 days ago"]), timeout=90)
+    assert present(names["now"]), "a fresh message was deleted from Unknown"
+    assert "older than 72 h from" in aio.run("journalctl -u imip-gateway --no-pager -o cat -n 200").stdout
