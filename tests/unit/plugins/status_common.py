@@ -25,38 +25,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+# closed_port is re-exported for the status tests.
+from .common import LocalServer, closed_port  # noqa: F401  pylint: disable=unused-import
+
 # ------------------------------------------------------------------------------ servers
 
 
-class _Server(socketserver.ThreadingTCPServer):
-    allow_reuse_address = True
-    daemon_threads = True
-
-
-class Running(object):
-    """with Running(handler, **attrs) as server: server.port, server.seen"""
-
-    def __init__(self, handler, **attrs):
-        self.server = _Server(("127.0.0.1", 0), handler)
-        self.server.seen = []
-        for key, value in attrs.items():
-            setattr(self.server, key, value)
-
-    def __enter__(self):
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-
-    @property
-    def port(self):
-        return self.server.server_address[1]
-
-    @property
-    def seen(self):
-        return self.server.seen
+# The small local server of the parity tests (common.py), under the name these tests use.
+Running = LocalServer
 
 
 class MxHandler(socketserver.StreamRequestHandler):
@@ -103,14 +79,6 @@ class MxHandler(socketserver.StreamRequestHandler):
 
 POSTGREY = "450 4.2.0 <alice@example.test>: Recipient address rejected: Greylisted, see https://postgrey.schweikert.ch/help/example.test.html"
 RELAY_DENIED = "554 5.7.1 <x@external.test>: Relay access denied"
-
-
-def closed_port():
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
 
 
 # ------------------------------------------------------------------------------ certificates
