@@ -56,6 +56,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# How long a test lets `imip-gateway run` take to stop after SIGTERM: the service finishes its
+# current step (an SMTP conversation, a CalDAV request) and joins each thread for up to 10 s
+# (service.py), which under load is seconds; a stop that hangs still fails.
+STOP_SECONDS = 60
+
+
 def wait_for(predicate, timeout: float = 15.0, interval: float = 0.05, what: str = "condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -1,4 +1,4 @@
-"""The contract between the collection and the gateway is files (issue 10): the ini file the
+"""The contract between the collection and the gateway is files: the ini file the
 imip_gateway role writes and the keychain items the invitation_account role writes (through
 imip.server.keychain_item), which the unit hands over as systemd credentials. These tests read
 the collection's own files; the gateway itself never imports anything from the collection."""

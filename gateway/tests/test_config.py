@@ -129,3 +129,38 @@ def test_unknown_key_and_section_and_missing_required_all_reported():
 def test_missing_file(tmp_path):
     with pytest.raises(config.ConfigError, match="no such file"):
         config.load(tmp_path / "nope.ini")
+
+
+def _with(**values):
+    """FULL with some keys replaced: _with(smtp__starttls="false")."""
+    lines, current = [], None
+    for line in FULL.splitlines():
+        if line.startswith("["):
+            current = line.strip("[]")
+        key = line.split("=")[0].strip()
+        if f"{current}__{key}" in values:
+            line = f"{key} = {values[f'{current}__{key}']}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize("values,expected", [
+    ({"smtp__starttls": "false"},
+     "g.ini: [smtp] starttls: false is allowed only for a server on this host (127.0.0.1, ::1, localhost); "
+     "cal.example.test would get the password in clear text"),
+    ({"caldav__url": "http://cal.example.test:5232/"},
+     "g.ini: [caldav] url: http:// is allowed only for a server on this host (127.0.0.1, ::1, localhost); "
+     "use https:// for cal.example.test"),
+])
+def test_clear_text_to_another_host_is_refused_naming_the_key(values, expected):
+    """The SMTP password and the CalDAV credentials never cross the network in clear text."""
+    with pytest.raises(config.ConfigError) as err:
+        config.parse(_with(**values), "g.ini")
+    assert expected in str(err.value)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1"])
+def test_clear_text_to_this_host_is_allowed(host):
+    url_host = f"[{host}]" if ":" in host else host
+    cfg = config.parse(_with(smtp__starttls="false", smtp__host=host, caldav__url=f"http://{url_host}:5232/"))
+    assert cfg.smtp.starttls is False and cfg.caldav.url == f"http://{url_host}:5232/"

@@ -2,6 +2,7 @@
 
 import re
 import sqlite3
+import threading
 
 import pytest
 
@@ -21,6 +22,22 @@ def test_wal_and_migrations_applied_once(tmp_path):
     # A second open applies nothing new.
     conn = db.connect(path)
     assert db.migrate(conn) == []
+
+
+def test_a_new_database_opened_while_another_connection_writes_waits_for_it(tmp_path):
+    """The service and a CLI command (or a test) opening a new database together: SQLite refuses
+    the switch to WAL at once while the other holds a write lock; connect waits instead (a
+    gateway test failed on "database is locked" when the machine was busy)."""
+    path = tmp_path / "gateway.db"
+    other = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    other.execute("CREATE TABLE t (x)")
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO t VALUES (1)")
+    threading.Timer(0.5, lambda: other.execute("COMMIT")).start()
+    conn = db.connect(path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.close()
+    other.close()
 
 
 def test_other_modules_register_their_own_tables(tmp_path):
@@ -56,13 +73,66 @@ def test_token_reused_per_triple_and_refreshed(tmp_path):
     assert store.lookup("no-such-token") is None
 
 
-def test_token_expiry(tmp_path):
+DAY = 86400
+
+
+def test_expired_token_is_kept_as_a_tombstone_then_purged(tmp_path):
     conn = db.connect(tmp_path / "g.db")
     store = TokenStore(conn)
     old = store.token_for("mailto:a@example.test", "mailto:x@ext.test", "u1", now=0)
-    fresh = store.token_for("mailto:a@example.test", "mailto:y@ext.test", "u1", now=80 * 86400)
-    assert store.expire(now=91 * 86400, ttl_days=90) == 1
-    assert store.lookup(old) is None and store.lookup(fresh) is not None
+    fresh = store.token_for("mailto:a@example.test", "mailto:y@ext.test", "u1", now=80 * DAY)
+    assert store.expire(now=91 * DAY, ttl_days=90) == 1
+    # A late reply still finds its organizer: the token is there, marked expired.
+    assert store.lookup(old).expired is True and store.lookup(fresh).expired is False
+    assert store.expire(now=175 * DAY, ttl_days=90) == 1         # fresh: 95 days after its use
+    assert store.lookup(old) is not None                          # expired 84 days ago: still kept
+    store.expire(now=182 * DAY, ttl_days=90)
+    assert store.lookup(old) is None and store.lookup(fresh).expired is True
+
+
+def test_token_lives_as_long_as_the_event(tmp_path):
+    conn = db.connect(tmp_path / "g.db")
+    store = TokenStore(conn)
+    organizer = "mailto:a@example.test"
+    one_off = store.token_for(organizer, "mailto:x@ext.test", "in-a-year", now=0, event_end=365 * DAY)
+    weekly = store.token_for(organizer, "mailto:x@ext.test", "weekly", now=0, open_ended=True)
+    assert store.expire(now=450 * DAY, ttl_days=90) == 0       # 85 days after the event ended
+    assert store.expire(now=456 * DAY, ttl_days=90) == 1
+    assert store.lookup(one_off).expired and not store.lookup(weekly).expired
+    assert store.expire(now=5000 * DAY, ttl_days=90) == 0      # a series without end, still there
+    assert not store.lookup(weekly).expired
+    # The series is cancelled: the token's lifetime counts from the CANCEL.
+    store.token_for(organizer, "mailto:x@ext.test", "weekly", now=5000 * DAY, event_end=5000 * DAY)
+    assert store.expire(now=5089 * DAY, ttl_days=90) == 0 and store.expire(now=5091 * DAY, ttl_days=90) == 1
+    # Mailed again (the event is back): live again, same token.
+    assert store.token_for(organizer, "mailto:x@ext.test", "weekly", now=5092 * DAY, open_ended=True) == weekly
+    assert not store.lookup(weekly).expired
+
+
+def test_lookup_knows_the_lifetime_before_the_daily_expiry_run(tmp_path):
+    conn = db.connect(tmp_path / "g.db")
+    token = TokenStore(conn).token_for("mailto:a@example.test", "mailto:x@ext.test", "u1", now=0, event_end=DAY)
+    assert TokenStore(conn, ttl_days=90, clock=lambda: 90 * DAY).lookup(token).expired is False
+    assert TokenStore(conn, ttl_days=90, clock=lambda: 92 * DAY).lookup(token).expired is True
+    assert TokenStore(conn).lookup(token).expired is False     # without the ttl: only what expire() marked
+
+
+def test_tokens_from_before_lifetimes_count_from_their_last_use(tmp_path):
+    path = tmp_path / "g.db"
+    legacy = sqlite3.connect(path)
+    legacy.executescript("""
+        CREATE TABLE schema_migrations (owner TEXT NOT NULL, version INTEGER NOT NULL, applied REAL NOT NULL,
+                                        PRIMARY KEY (owner, version));
+        INSERT INTO schema_migrations VALUES ('tokens', 1, 0);
+        CREATE TABLE tokens (token TEXT NOT NULL UNIQUE, organizer TEXT NOT NULL, attendee TEXT NOT NULL,
+                             uid TEXT NOT NULL, created REAL NOT NULL, accessed REAL NOT NULL,
+                             PRIMARY KEY (organizer, attendee, uid));
+        INSERT INTO tokens VALUES ('t-old', 'mailto:a@example.test', 'mailto:x@ext.test', 'u1', 0, 864000);
+    """)
+    legacy.close()
+    store = TokenStore(db.connect(path))
+    assert store.lookup("t-old").expired is False
+    assert store.expire(now=99 * DAY, ttl_days=90) == 0 and store.expire(now=101 * DAY, ttl_days=90) == 1
 
 
 def test_token_for_inside_callers_transaction_rolls_back_with_it(tmp_path):

@@ -14,7 +14,7 @@ from conftest import SECRETS, SMTP_PASSWORD, event_ics
 
 from imip_gateway import cli, db
 from imip_gateway.outbound import changes, delivery
-from imip_gateway.outbound.smtp import Submitter
+from imip_gateway.submission import Submitter
 
 
 @pytest.fixture
@@ -48,13 +48,16 @@ def test_sent_over_starttls_with_auth_and_logged(queue, caplog):
     assert (result.sent, result.failed, result.deferred) == (2, 0, 0)
     got = server.received()
     assert len(got) == 2 and all(m.tls and m.authenticated_as == cfg.smtp.user for m in got)
-    assert all(m.mail_from == "calendar-invites@example.test" for m in got)
     assert sorted(r for m in got for r in m.rcpt_tos) == ["bob@external.test", "carl@external.test"]
     for job in jobs(conn):
         assert job["state"] == "sent" and job["sent"]
-        parsed = email.message_from_bytes(next(m.data for m in got if job["attendee"][7:] in m.rcpt_tos),
-                                          policy=email.policy.default)
+        received = next(m for m in got if job["attendee"][7:] in m.rcpt_tos)
+        parsed = email.message_from_bytes(received.data, policy=email.policy.default)
         assert parsed["Message-ID"] == job["message_id"]
+        # The envelope sender carries the job's token, so even a bounce that is no DSN names the
+        # job; the From header stays the invitation address (SPF/DKIM/DMARC alignment).
+        assert received.mail_from == f"calendar-invites+{job['token']}@example.test"
+        assert parsed["From"].addresses[0].addr_spec == "calendar-invites@example.test"
         # One line per message with Message-ID, job, UID and attendee.
         lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("sent ")]
         assert any(f"message_id={job['message_id']} job={job['id']} REQUEST uid=evt-1 attendee={job['attendee'][7:]}"
@@ -183,7 +186,8 @@ def test_a_later_message_to_the_same_attendee_waits_for_an_earlier_one_in_backof
     conn.execute("INSERT INTO jobs (id, change_id, created, method, reason, uid, point, organizer, organizer_name,"
                  " attendee, token, calendar, message_id, next_attempt)"
                  " SELECT 'cancel-1', change_id, created + 1, 'CANCEL', 'deleted', uid, point, organizer,"
-                 " organizer_name, attendee, token, replace(calendar, 'METHOD:REQUEST', 'METHOD:CANCEL'), '<cancel-1@example.test>', 0"
+                 " organizer_name, attendee, token, replace(calendar, 'METHOD:REQUEST', 'METHOD:CANCEL'),"
+                 " '<cancel-1@example.test>', 0"
                  " FROM jobs WHERE id = ?",
                  (request["id"],))
     server.mode = "ok"

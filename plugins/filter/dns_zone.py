@@ -16,7 +16,11 @@ from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_text
-from ansible_collections.imip.server.plugins.module_utils import _dns_records as records
+
+# The helpers in plugins/module_utils are imported when a filter runs, not when this file loads:
+# to resolve one imip.server filter name, Ansible loads every filter file of the collection in
+# each task's worker process (a fresh fork per task and host), so a top-level import was paid by
+# every task that used any of them (docs/performance.md).
 
 # The arguments of records.plan() that a plan input may carry.
 _PLAN_KEYS = frozenset((
@@ -34,6 +38,8 @@ def dns_zone_plan(data, tsig_key=None, tsig_required_by=None):
     given); its problems join the plan's errors. A separate argument, so that the plan input
     holds no secret.
     """
+    from ansible_collections.imip.server.plugins.module_utils import _dns_records as records
+
     if not isinstance(data, Mapping):
         raise AnsibleFilterError("dns_zone_plan expects a dict (the plan input), got %s" % type(data).__name__)
     unknown = sorted(set(data) - _PLAN_KEYS)
@@ -53,6 +59,8 @@ def dns_zone_plan(data, tsig_key=None, tsig_required_by=None):
 
 def dns_zone_serial(body, installed=None):
     """The serial for a zone body (with the SERIAL placeholder), given the installed file's text."""
+    from ansible_collections.imip.server.plugins.module_utils import _dns_records as records
+
     if body is None:
         raise AnsibleFilterError("dns_zone_serial expects the zone body (a string), got None")
     serial, dummy = records.next_serial(to_text(installed or ""), to_text(body))

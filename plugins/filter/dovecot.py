@@ -15,11 +15,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.imip.server.plugins.module_utils import _dovecot_hash
+
+# The helpers in plugins/module_utils are imported when a filter runs, not when this file loads:
+# to resolve one imip.server filter name, Ansible loads every filter file of the collection in
+# each task's worker process (a fresh fork per task and host), so a top-level import was paid by
+# every task that used any of them (docs/performance.md).
 
 
 def dovecot_scheme_errors(value, variable):
     """One message per scheme in `value` that no hash can be written with, naming `variable`."""
+    from ansible_collections.imip.server.plugins.module_utils import _dovecot_hash
+
     if not isinstance(variable, str) or not variable:
         raise AnsibleFilterError("dovecot_scheme_errors: give the variable's name, e.g. dovecot_scheme_errors('imip_mail_users')")
     if value is not None and not isinstance(value, str):

@@ -15,7 +15,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.imip.server.plugins.module_utils import _firewall_plan as firewall
+
+# The helpers in plugins/module_utils are imported when a filter runs, not when this file loads:
+# to resolve one imip.server filter name, Ansible loads every filter file of the collection in
+# each task's worker process (a fresh fork per task and host), so a top-level import was paid by
+# every task that used any of them (docs/performance.md).
 
 # The arguments of firewall.plan() that a plan input may carry.
 _PLAN_KEYS = frozenset((
@@ -28,6 +32,8 @@ _PLAN_REQUIRED = ("admin_sources",)
 
 def firewall_plan(data):
     """What the ruleset template needs, or the input's errors (naming the variables)."""
+    from ansible_collections.imip.server.plugins.module_utils import _firewall_plan as firewall
+
     if not isinstance(data, Mapping):
         raise AnsibleFilterError("firewall_plan expects a dict (the plan input), got %s" % type(data).__name__)
     unknown = sorted(set(data) - _PLAN_KEYS)
@@ -42,6 +48,8 @@ def firewall_plan(data):
 
 def firewall_group_forwards(group_ports, groups):
     """Every port of each group in group_ports, forwarded to the first host of that group."""
+    from ansible_collections.imip.server.plugins.module_utils import _firewall_plan as firewall
+
     if not isinstance(group_ports, Mapping) or not isinstance(groups, Mapping):
         raise AnsibleFilterError("firewall_group_forwards expects the group ports and the inventory's groups (two dicts)")
     return firewall.group_forwards(group_ports, groups)

@@ -15,7 +15,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.imip.server.plugins.module_utils import _status_outside, _status_report
+
+# The helpers in plugins/module_utils are imported when a filter runs, not when this file loads:
+# to resolve one imip.server filter name, Ansible loads every filter file of the collection in
+# each task's worker process (a fresh fork per task and host), so a top-level import was paid by
+# every task that used any of them (docs/performance.md).
 
 
 def _plain(value):
@@ -31,6 +35,8 @@ def _plain(value):
 
 def status_report(data):
     """The report (ok, counts, failed, vantage, roundtrip, checks, lines) from check.yml's data."""
+    from ansible_collections.imip.server.plugins.module_utils import _status_report
+
     if not isinstance(data, Mapping):
         raise AnsibleFilterError("status_report expects a dict (check.yml's data), got %s" % type(data).__name__)
     try:
@@ -41,6 +47,8 @@ def status_report(data):
 
 def status_dns_records(plan, domain, mail_hosts):
     """{errors, records, fcrdns}: what the internet must see, from a dns_zone_plan result."""
+    from ansible_collections.imip.server.plugins.module_utils import _status_outside
+
     if not isinstance(plan, Mapping) or "views" not in plan:
         raise AnsibleFilterError("status_dns_records expects the result of imip.server.dns_zone_plan")
     if isinstance(mail_hosts, str):
@@ -50,6 +58,8 @@ def status_dns_records(plan, domain, mail_hosts):
 
 def status_services(groups, serves_dns=True):
     """The site's public services, each with the host that serves it, from Ansible's `groups`."""
+    from ansible_collections.imip.server.plugins.module_utils import _status_report
+
     if not isinstance(groups, Mapping):
         raise AnsibleFilterError("status_services expects the inventory's groups (the variable `groups`)")
     return _status_report.services(_plain(groups), bool(serves_dns))

@@ -16,12 +16,17 @@ from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_text
-from ansible_collections.imip.server.plugins.module_utils import _acme_failure
-from ansible_collections.imip.server.plugins.module_utils import _tls_renewal
+
+# The helpers in plugins/module_utils are imported when a filter runs, not when this file loads:
+# to resolve one imip.server filter name, Ansible loads every filter file of the collection in
+# each task's worker process (a fresh fork per task and host), so a top-level import was paid by
+# every task that used any of them (docs/performance.md).
 
 
 def tls_renewal(current, names, renew_days, public_key="", key_changed=False, issuer="", wanted_issuer=""):
     """{due, reasons, serial, not_after, names} for the installed certificate (PEM, '' when none)."""
+    from ansible_collections.imip.server.plugins.module_utils import _tls_renewal  # imports cryptography
+
     if not _tls_renewal.HAS_CRYPTOGRAPHY:
         raise AnsibleFilterError("tls_renewal needs the Python library cryptography on the controller")
     if isinstance(names, str) or not names:
@@ -40,6 +45,8 @@ def tls_renewal(current, names, renew_days, public_key="", key_changed=False, is
 
 def acme_failure(result, task="", action="", **context):
     """One message for a failed ACME step (see acme_failure.yml)."""
+    from ansible_collections.imip.server.plugins.module_utils import _acme_failure
+
     if not isinstance(result, Mapping):
         result = {"msg": to_text(result)}
     return _acme_failure.message(dict(result), task=to_text(task), action=to_text(action), **context)

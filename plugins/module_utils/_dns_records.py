@@ -242,6 +242,11 @@ def tsig_errors(key, variable="imip_dns_tsig_key", required_by=None):
             raw = None
         if not raw:
             errors.append("%s.secret does not parse: it must be base64 (as `tsig-keygen` prints it)" % variable)
+        elif base64.b64encode(raw).decode() != str(secret).strip():
+            # Python decodes a last character whose spare bits are not zero; BIND refuses it
+            # ("bad base64 encoding") only when named.conf is checked, after the zones were written.
+            errors.append("%s.secret is not canonical base64: its last character before the padding carries bits "
+                          "past the key's end, which BIND refuses; make one with `tsig-keygen`" % variable)
         elif len(raw) < 16:
             errors.append("%s.secret is too short (%d bytes; use `tsig-keygen` for at least 16)" % (variable, len(raw)))
     return errors

@@ -16,39 +16,13 @@ from __future__ import annotations
 
 import ipaddress
 
+from ansible_collections.imip.server.plugins.module_utils._site_facts import parse_address_or_network
+
 PROTOCOLS = ("tcp", "udp")
 
 
 def _text(value):
     return "(undefined)" if value is None else str(value)
-
-
-def parse_address_or_network(text, version=None):
-    """An ipaddress network for an address ('192.0.2.1' -> /32) or a network.
-
-    Raises ValueError with a message saying what is wrong. Host bits in a network are an error
-    (192.0.2.1/24 is ambiguous: the address, or the network it lies in?); so are IPv6 zone
-    indexes ('fe80::1%eth0'), which nft does not take.
-    """
-    if not isinstance(text, str) or not text.strip():
-        raise ValueError("is neither an IPv4 nor an IPv6 address or network")
-    text = text.strip()
-    if "%" in text:
-        raise ValueError("carries an IPv6 zone index (%...), which nftables does not take")
-    try:
-        if "/" in text:
-            net = ipaddress.ip_network(text, strict=False)
-            if net.network_address != ipaddress.ip_address(text.split("/", 1)[0]):
-                raise ValueError("has host bits set: write the network %s, or the address alone" % net)
-        else:
-            net = ipaddress.ip_network(ipaddress.ip_address(text))
-    except ValueError as exc:
-        if "host bits" in str(exc):
-            raise
-        raise ValueError("is neither an IPv4 nor an IPv6 address or network")
-    if version is not None and net.version != version:
-        raise ValueError("is not an IPv%d %s" % (version, "network" if "/" in text else "address"))
-    return net
 
 
 def _address_text(address):

@@ -7,12 +7,14 @@
 roundtrip_organizer and roundtrip_attendee).
 
 The organizer's side speaks CalDAV to the calendar server (create the test event, wait for the
-attendee's PARTSTAT, delete it); the attendee's side reads the attendee's Maildir on the vantage
-host (wait for the iTIP REQUEST, answer it with an ACCEPTED REPLY through the vantage host's own
-MTA, remove the round trip's messages). iCalendar is handled as text (unfolded content lines):
-the hosts have no iCalendar library, and the round trip needs only a few properties.
+attendee's PARTSTAT, delete it); the attendee's side reads the attendee's mailbox (wait for the
+iTIP REQUEST, answer it with an ACCEPTED REPLY, remove the round trip's messages): either a Maildir
+on the vantage host, answered through that host's own MTA, or any mailbox the user owns, read over
+IMAP and answered through its provider's submission server, as a mail client does. iCalendar is
+handled as text (unfolded content lines): the hosts have no iCalendar library, and the round trip
+needs only a few properties.
 
-The reply token (in the invitation's Reply-To) never leaves the vantage host: results show the
+The reply token (in the invitation's Reply-To) never leaves the attendee's side: results show the
 token address masked.
 """
 
@@ -20,11 +22,13 @@ from __future__ import annotations
 
 import email
 import email.policy
+import imaplib
 import mailbox
 import os
 import re
 import smtplib
 import socket
+import ssl
 import time
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
@@ -49,7 +53,12 @@ def stamp(epoch=None):
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() if epoch is None else epoch))
 
 
-def event(uid, organizer, attendee, start_epoch, summary="imip.server status check"):
+# The test event's SUMMARY: the gateway's Subject carries it, which is how a search finds the
+# round trip's messages in a large mailbox (ImapBox).
+SUMMARY = "imip.server status check"
+
+
+def event(uid, organizer, attendee, start_epoch, summary=SUMMARY):
     """A VEVENT as a calendar client writes it: one hour, the organizer inviting one attendee."""
     lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//imip.server//status check//EN", "BEGIN:VEVENT",
              "UID:%s" % uid, "DTSTAMP:%s" % stamp(), "DTSTART:%s" % stamp(start_epoch),
@@ -218,12 +227,9 @@ def itip_messages(maildir, uid, suffix=None):
                 message = email.message_from_binary_file(handle, policy=email.policy.default)
         except (OSError, KeyError):
             continue  # moved or removed meanwhile (the owner's client)
-        for part in message.walk():
-            if part.get_content_type() == "text/calendar":
-                text = part.get_content()
-                if any(n == "UID" and (v == uid or (suffix and v.endswith(suffix))) for n, dummy, v in properties(text)):
-                    found.append((key, method(text), message, text))
-                break
+        itip = _itip_of(message, uid, suffix)
+        if itip:
+            found.append((key, itip[0], message, itip[1]))
     return found
 
 
@@ -236,6 +242,155 @@ def remove(maildir, keys):
             box.remove(key)
         except KeyError:
             pass
+
+
+def _itip_of(message, uid, suffix=None):
+    """(METHOD, calendar text) of a message's iTIP part for uid (or a UID ending in suffix), or None."""
+    for part in message.walk():
+        if part.get_content_type() == "text/calendar":
+            text = part.get_content()
+            if any(n == "UID" and (v == uid or (suffix and v.endswith(suffix))) for n, dummy, v in properties(text)):
+                return method(text), text
+            return None
+    return None
+
+
+class MaildirBox(object):
+    """The attendee's Maildir on this host (the vantage host; read and changed as root)."""
+
+    def __init__(self, path):
+        self.path = path
+        self.where = path
+
+    def messages(self, uid, suffix=None):
+        return itip_messages(self.path, uid, suffix)
+
+    def remove(self, keys):
+        remove(self.path, keys)
+
+    def close(self):
+        pass
+
+
+class MailboxError(Exception):
+    """The attendee's mailbox could not be read (connection, TLS, login, IMAP errors)."""
+
+
+def tls_context(ca_file=None):
+    """Certificates checked against the system's CAs, or ca_file's (a private CA, as in the lab)."""
+    return ssl.create_default_context(cafile=ca_file or None)
+
+
+class _Imap4Tls(imaplib.IMAP4_SSL):
+    """IMAP over TLS to an address whose certificate names another host (server_name)."""
+
+    def __init__(self, host, port, ssl_context, timeout, server_name=None):
+        self._server_name = server_name or host
+        imaplib.IMAP4_SSL.__init__(self, host, port, ssl_context=ssl_context, timeout=timeout)
+
+    def _create_socket(self, timeout):
+        sock = imaplib.IMAP4._create_socket(self, timeout)  # pylint: disable=protected-access
+        return self.ssl_context.wrap_socket(sock, server_hostname=self._server_name)
+
+
+class ImapBox(object):
+    """The attendee's INBOX at any provider, over IMAP with TLS (port 993), as a mail client reads it.
+    Only messages whose Subject names the round trip's event are fetched (SEARCH SUBJECT), so a
+    large personal mailbox costs one search; removal flags them \\Deleted and expunges only them
+    (UID EXPUNGE, RFC 4315), never what the user deleted without expunging."""
+
+    def __init__(self, host, port, user, password, timeout=10.0, ca_file=None, server_name=None):
+        self.where = "the INBOX of %s at %s:%d (IMAP)" % (user, server_name or host, port)
+        self._args = (host, port, user, password, timeout, ca_file, server_name)
+        self._imap = None
+        self.capabilities = set()
+
+    def _connect(self):
+        if self._imap is None:
+            host, port, user, password, timeout, ca_file, server_name = self._args
+            try:
+                imap = _Imap4Tls(host, port, tls_context(ca_file), timeout, server_name)
+                imap.login(user, password)
+                # What the server offers after login (Dovecot names UIDPLUS only then).
+                typ, data = imap.capability()
+                self.capabilities = set((data[0] or b"").decode().upper().split()) if typ == "OK" else set()
+                imap.select("INBOX")
+            except (imaplib.IMAP4.error, OSError, ssl.SSLError) as exc:
+                raise MailboxError("%s: %s" % (self.where, exc))
+            self._imap = imap
+        return self._imap
+
+    def _command(self, name, *args):
+        try:
+            imap = self._connect()
+            typ, data = imap.uid(name, *args) if name != "NOOP" else imap.noop()
+        except (imaplib.IMAP4.error, OSError) as exc:
+            raise MailboxError("%s: %s" % (self.where, exc))
+        if typ != "OK":
+            raise MailboxError("%s: %s answered %s %r" % (self.where, name, typ, data))
+        return data
+
+    def messages(self, uid, suffix=None):
+        self._command("NOOP")  # new mail shows after a NOOP in the selected mailbox
+        found = self._command("SEARCH", None, "SUBJECT", '"%s"' % SUMMARY)
+        keys = (found[0] or b"").split() if found else []
+        out = []
+        for key in keys:
+            data = self._command("FETCH", key, "(BODY.PEEK[])")
+            raw = next((item[1] for item in data if isinstance(item, tuple)), None)
+            if raw is None:
+                continue  # removed meanwhile
+            message = email.message_from_bytes(raw, policy=email.policy.default)
+            itip = _itip_of(message, uid, suffix)
+            if itip:
+                out.append((key.decode(), itip[0], message, itip[1]))
+        return out
+
+    def remove(self, keys):
+        if not keys:
+            return
+        uids = ",".join(keys)
+        self._command("STORE", uids, "+FLAGS.SILENT", "(\\Deleted)")
+        if "UIDPLUS" in self.capabilities:
+            self._command("EXPUNGE", uids)
+
+    def close(self):
+        if self._imap is not None:
+            try:
+                self._imap.logout()
+            except (imaplib.IMAP4.error, OSError):
+                pass
+            self._imap = None
+
+
+def mailbox_of(where):
+    """A Maildir path (str) or a mailbox object (MaildirBox, ImapBox)."""
+    return MaildirBox(where) if isinstance(where, str) else where
+
+
+def submitter(user, password, ca_file=None, server_name=None):
+    """A sender (as send()) through a provider's submission server: port 465 with TLS from the
+    start, any other port with STARTTLS; then AUTH as the mailbox's user, as a mail client does."""
+    def submit(msg, sender, recipient, host, port, timeout):
+        context = tls_context(ca_file)
+        if int(port) == 465:
+            client = _smtp_connect(smtplib.SMTP_SSL(timeout=timeout, context=context), host, port, server_name)
+        else:
+            client = _smtp_connect(smtplib.SMTP(timeout=timeout), host, port, server_name)
+            client.starttls(context=context)
+        with client:
+            client.login(user, password)
+            client.sendmail(sender, [recipient], msg.as_bytes())
+    return submit
+
+
+def _smtp_connect(client, host, port, server_name=None):
+    """Connect an unconnected smtplib client; its certificate is checked against server_name (the
+    host may be an address). smtplib passes `_host` as the TLS server name, both for SMTP_SSL and
+    for STARTTLS, and sets it only in __init__."""
+    client._host = server_name or host  # pylint: disable=protected-access
+    client.connect(host, port)
+    return client
 
 
 def reply(request_text, request_message, attendee, answer="ACCEPTED"):  # pylint: disable=too-many-locals
@@ -349,12 +504,34 @@ def invite(dav, organizer, attendee, calendar, retries, uid=None, start_epoch=No
     return result
 
 
-def answer(maildir, uid, attendee, timeout, smtp_host="127.0.0.1", smtp_port=25, smtp_timeout=10.0,  # pylint: disable=too-many-arguments
-           wait=None, sender=send, since=None, retries=2):
-    """The attendee's mail client: wait for the REQUEST, reply ACCEPTED through the vantage host's MTA.
-    since: when the organizer saved the event (epoch), which the delay is counted from."""
+# What the reply goes through, as the checks name it: the vantage host's own MTA (Maildir), or the
+# provider's submission server of an IMAP mailbox.
+VANTAGE_MTA = "the vantage host's MTA"
+SUBMISSION = "the mailbox's submission server"
+
+
+def _mailbox_failure(check_id, box, exc):
+    return _line(check_id, sc.FAIL, "could not read the attendee's mailbox: %s" % exc,
+                 "the round trip reads %s" % box.where,
+                 ["check imip_check_roundtrip_mailbox (host, port, user, password; ca_file for a private CA): "
+                  "a mail client with the same settings must log in"])
+
+
+def answer(maildir, uid, attendee, timeout, smtp_host="127.0.0.1", smtp_port=25, smtp_timeout=10.0,  # pylint: disable=too-many-arguments,too-many-locals
+           wait=None, sender=send, since=None, retries=2, relay=VANTAGE_MTA):
+    """The attendee's mail client: wait for the REQUEST, reply ACCEPTED through `relay`.
+    maildir: a Maildir path or a mailbox object (mailbox_of). since: when the organizer saved the
+    event (epoch), which the delay is counted from."""
     wait = wait or wait_for
-    found, seconds = wait(lambda: [x for x in itip_messages(maildir, uid) if x[1] == "REQUEST"], timeout)
+    box = mailbox_of(maildir)
+    try:
+        found, seconds = wait(lambda: [x for x in box.messages(uid) if x[1] == "REQUEST"], timeout)
+    except MailboxError as exc:
+        return {"request_seconds": 0.0, "replied": False,
+                "checks": [_mailbox_failure(INVITATION, box, exc),
+                           _line(REPLY, sc.UNKNOWN, "not tried: the attendee's mailbox could not be read")]}
+    finally:
+        box.close()
     if found and since:
         seconds = max(time.time() - since, 0.0)
     result = {"request_seconds": round(seconds, 2), "replied": False, "checks": []}
@@ -364,7 +541,9 @@ def answer(maildir, uid, attendee, timeout, smtp_host="127.0.0.1", smtp_port=25,
             "the gateway mails an iTIP REQUEST to %s when the organizer saves the event" % attendee,
             [GATEWAY_FIX, "on the mail host: `postqueue -p` (mail held or deferred) and `journalctl -u postfix@-`",
              "the report's account and gateway lines above name a refused login or a stuck queue",
-             "on the vantage host: `journalctl -u postfix@-` (did its MX lookup and delivery work?)"]))
+             "on the vantage host: `journalctl -u postfix@-` (did its MX lookup and delivery work?)"
+             if relay == VANTAGE_MTA else
+             "at the mailbox's provider: the spam or junk folder (the round trip reads the INBOX only)"]))
         result["checks"].append(_line(REPLY, sc.UNKNOWN, "not tried: there was no invitation to answer"))
         return result
     result["arrived_at"] = time.time()
@@ -377,19 +556,24 @@ def answer(maildir, uid, attendee, timeout, smtp_host="127.0.0.1", smtp_port=25,
         dummy, late = sc.retry(lambda: sender(msg, attendee, to, smtp_host, smtp_port, smtp_timeout), retries)
     except (smtplib.SMTPException, OSError) as exc:
         result["checks"].append(_line(
-            REPLY, sc.FAIL, "the vantage host's MTA (%s:%d) did not take the reply: %s" % (smtp_host, smtp_port, exc),
-            "the vantage host's MTA accepts the attendee's reply for %s" % mask_token(to),
-            ["on the vantage host: `systemctl status postfix` and `journalctl -u postfix@-`"]))
+            REPLY, sc.FAIL, "%s (%s:%d) did not take the reply: %s" % (relay, smtp_host, smtp_port, exc),
+            "%s accepts the attendee's reply for %s" % (relay, mask_token(to)), [_relay_fix(relay)]))
         return result
     if late is not None:
         result["checks"].append(_line(
-            REPLY, sc.UNKNOWN, "could not determine: the vantage host's MTA (%s:%d) did not answer in time, %d times (%s)"
-            % (smtp_host, smtp_port, retries + 1, late),
-            fix=["on the vantage host: `systemctl status postfix` and `journalctl -u postfix@-`"]))
+            REPLY, sc.UNKNOWN, "could not determine: %s (%s:%d) did not answer in time, %d times (%s)"
+            % (relay, smtp_host, smtp_port, retries + 1, late), fix=[_relay_fix(relay)]))
         return result
     result["replied"] = True
     result["replied_at"] = time.time()
     return result
+
+
+def _relay_fix(relay):
+    if relay == VANTAGE_MTA:
+        return "on the vantage host: `systemctl status postfix` and `journalctl -u postfix@-`"
+    return ("check imip_check_roundtrip_mailbox's smtp_host and smtp_port (587 with STARTTLS or 465 with TLS) and "
+            "that a mail client with the same user and password can send")
 
 
 def await_reply(dav, href, organizer, attendee, timeout, retries, wait=None, since=None):
@@ -446,23 +630,33 @@ def cleanup(maildir, uid, attendee, removal, timeout, expect_cancel=True, wait=N
     invitation did), and every round-trip message for uid leaves the mailbox.
     removal: remove_test_event()'s result."""
     wait = wait or wait_for
+    box = mailbox_of(maildir)
+    try:
+        return _cleanup(box, uid, attendee, removal, timeout, expect_cancel, wait)
+    except MailboxError as exc:
+        return _mailbox_failure(CLEANUP, box, exc)
+    finally:
+        box.close()
+
+
+def _cleanup(box, uid, attendee, removal, timeout, expect_cancel, wait):  # pylint: disable=too-many-arguments
     fix = []
     cancel_seconds = None
     if removal.get("error"):
         fix.append("delete the event %s from the organizer's calendar by hand (%s)" % (uid, removal["error"]))
     elif removal.get("deleted") and expect_cancel:
         cancelled, cancel_seconds = wait(
-            lambda: [x for x in itip_messages(maildir, uid) if x[1] == "CANCEL"], timeout)
+            lambda: [x for x in box.messages(uid) if x[1] == "CANCEL"], timeout)
         if cancelled and removal.get("deleted_at"):
             cancel_seconds = max(time.time() - removal["deleted_at"], 0.0)
         if not cancelled:
             fix.append(GATEWAY_FIX + ": the deleted event's CANCEL did not reach %s within %d s" % (attendee, timeout))
             cancel_seconds = None
-    keys = [x[0] for x in itip_messages(maildir, uid, suffix=UID_SUFFIX)]
-    remove(maildir, keys)
-    left = itip_messages(maildir, uid)
+    keys = [x[0] for x in box.messages(uid, suffix=UID_SUFFIX)]
+    box.remove(keys)
+    left = box.messages(uid)
     if left:
-        fix.append("remove the round trip's messages (UID %s) from %s by hand" % (uid, maildir))
+        fix.append("remove the round trip's messages (UID %s) from %s by hand" % (uid, box.where))
     if fix:
         return _line(CLEANUP, sc.FAIL, "the round trip did not clean up after itself", "the test event deleted, its "
                      "CANCEL delivered to the attendee, and the round trip's messages removed", fix)
@@ -472,5 +666,8 @@ def cleanup(maildir, uid, attendee, removal, timeout, expect_cancel=True, wait=N
     if cancel_seconds is None:
         return _line(CLEANUP, sc.OK, "the test event was deleted (no CANCEL expected: the invitation had not arrived); "
                      "%d round-trip message(s) removed from %s's mailbox" % (len(keys), attendee))
-    return _line(CLEANUP, sc.OK, "the test event was deleted, its CANCEL reached %s in %.1f s, and the round trip's "
+    # Most of that time is the gateway's own wait: it holds a deleted event's CANCEL for half a minute
+    # in case the delete was half of a move to another calendar (docs/gateway.md).
+    return _line(CLEANUP, sc.OK, "the test event was deleted, its CANCEL reached %s in %.1f s (the gateway holds a "
+                 "deleted event's CANCEL for a while in case the event was moved), and the round trip's "
                  "%d message(s) were removed from the mailbox" % (attendee, cancel_seconds, len(keys)))

@@ -18,6 +18,8 @@ from ansible_collections.imip.server.plugins.module_utils import _status_checks 
 from ansible_collections.imip.server.plugins.module_utils import _status_site
 
 NO_VANTAGE = "no vantage host: add one to the `vantage` group to test from outside"
+# How the report names the vantage point when the outside checks ran where ansible-playbook runs.
+CONTROLLER = "this controller"
 
 # The public services of a site, by the inventory group whose first host serves them (what the
 # roles install: Postfix, Dovecot, Radicale, BIND; docs/status.md).
@@ -146,6 +148,7 @@ def build(data):
     site_results     {host: its registered site_status_info result, or None}
     site_expected    {host: [the ids of its checks]} (the "?" lines when it did not answer)
     vantage          the vantage host's name, or empty
+    vantage_is_controller  true when the outside checks ran on the controller (no vantage group)
     outside_result   its registered outside_status_info result, or None
     outside_expected [the ids of its checks]
     roundtrip        {"requested", "results": [{"host", "result": a registered result or None}] of its steps,
@@ -165,6 +168,11 @@ def build(data):
             sites[host] = {"listeners": result.get("listeners") or []}
 
     vantage = data.get("vantage") or None
+    # The round trip's attendee steps ran on the outside point too (with an IMAP mailbox).
+    renamed = {}
+    if vantage and data.get("vantage_is_controller"):
+        renamed = {vantage: CONTROLLER}
+        vantage = CONTROLLER  # the headings and the port lines say where the outside checks ran
     outside_result, outside_why = None, None
     if not vantage:
         checks += [dict(sc.unknown(cid, sc.heading_of(cid), NO_VANTAGE, fix="add a host outside the site to the `vantage` group"),
@@ -179,7 +187,7 @@ def build(data):
     checks += [dict(c, host=vantage) for c in port_checks(data["services"], data["public_address"], sites,
                                                           outside_result, vantage, outside_why)]
     roundtrip = data.get("roundtrip") or {}
-    checks += _roundtrip(roundtrip)
+    checks += _roundtrip(roundtrip, renamed)
     report = finish(checks, vantage, bool(roundtrip.get("requested")))
     if roundtrip.get("requested"):
         report["roundtrip_seconds"] = dict((k, v) for k, v in (roundtrip.get("seconds") or {}).items() if v is not None)
@@ -189,12 +197,13 @@ def build(data):
 WORSE = {sc.OK: 0, sc.UNKNOWN: 1, sc.FAIL: 2}
 
 
-def _roundtrip(data):
+def _roundtrip(data, renamed=None):
     if not data.get("requested"):
         return []
     found, why = {}, data.get("why") or "the round trip stopped before this step"
     for step in data.get("results") or []:
         host, result = step.get("host") or None, step.get("result")
+        host = (renamed or {}).get(host, host)
         if isinstance(result, dict) and result.get("failed"):
             why = "a step on %s %s" % (host, _failed_run(result))  # the first broken step says why
             break

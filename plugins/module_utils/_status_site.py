@@ -218,7 +218,7 @@ def _when(epoch):
 
 
 def gateway_checks(unit, status, status_error, max_queue_age, now=None, unit_name="imip-gateway"):
-    """gateway.service, gateway.hook, gateway.queue, gateway.auth.
+    """gateway.service, gateway.hook, gateway.queue, gateway.auth, gateway.health.
 
     unit: `systemctl show` properties (dict); status: `imip-gateway status --json` (dict) or None
     with status_error saying why it could not be read.
@@ -242,7 +242,7 @@ def gateway_checks(unit, status, status_error, max_queue_age, now=None, unit_nam
             unit_name, since, (", restarted %s times by systemd" % restarts) if restarts not in ("", "0") else "")))
 
     if status is None:
-        for cid in ("gateway.hook", "gateway.queue", "gateway.auth"):
+        for cid in ("gateway.hook", "gateway.queue", "gateway.auth", "gateway.health"):
             out.append(sc.unknown(cid, sc.GATEWAY, "could not read `imip-gateway status --json`: %s" % status_error,
                                   fix="run the report with become (the gateway's state is readable by its own user and root)"))
         return out
@@ -257,12 +257,13 @@ def gateway_checks(unit, status, status_error, max_queue_age, now=None, unit_nam
 
     if "error" in status or "outbound" not in status:
         message = status.get("error", "no outbound part in the status")
-        for cid in ("gateway.queue", "gateway.auth"):
+        for cid in ("gateway.queue", "gateway.auth", "gateway.health"):
             out.append(sc.unknown(cid, sc.GATEWAY, "the gateway's state cannot be read: %s" % message,
                                   fix="start the gateway (systemctl start %s)" % unit_name))
         return out
     out.append(_queue_check(status, max_queue_age, now))
     out.append(_auth_check(status, started))
+    out.append(_health_check(status))
     return out
 
 
@@ -276,6 +277,17 @@ def _queue_check(status, max_queue_age, now):
     if not oldest:
         return sc.ok("gateway.queue", sc.GATEWAY, "draining: %d change(s) in the hook's spool, none queued yet (%s)" % (backlog, tail))
     age, error = oldest.get("age_seconds", 0), oldest.get("last_error")
+    if oldest.get("stalled"):
+        # Due for minutes and never tried while the service is alive: nothing leaves until it is fixed.
+        return sc.fail("gateway.queue", sc.GATEWAY,
+                       "%d invitation(s) waiting, the oldest (%s to %s, job %s) due for %d min and not attempted "
+                       "although the gateway is running: the queue is stalled"
+                       % (depth, oldest.get("method"), oldest.get("attendee"), oldest.get("job"),
+                          oldest.get("due_seconds", 0) // 60),
+                       "an empty queue, or one that drains within %d s" % max_queue_age,
+                       ["read why: journalctl -u imip-gateway -n 50",
+                        "on the calendar host: imip-gateway jobs, then imip-gateway retry ID or "
+                        "imip-gateway drop ID --reason TEXT"])
     if age <= max_queue_age and not error:
         return sc.ok("gateway.queue", sc.GATEWAY, "draining: %d invitation(s) waiting, the oldest for %d s (%s)" % (depth, age, tail))
     if age <= max_queue_age and _delivered_since_error(outbound.get("smtp") or {}):
@@ -292,6 +304,31 @@ def _queue_check(status, max_queue_age, now):
                    % (depth, oldest.get("method"), oldest.get("attendee"), age // 60, oldest.get("attempts"),
                       error or "no error yet"),
                    "an empty queue, or one that drains within %d s" % max_queue_age, fix)
+
+
+# The gateway's own lines (`imip-gateway status`) that the checks above judge already: the hook,
+# the logins, the queue's head and the last SMTP result.
+_JUDGED_ELSEWHERE = ("hook.loaded", "smtp.login", "inbound.login", "outbound.oldest", "smtp.result")
+
+
+def _health_check(status):
+    """Every other ✖ of the gateway's own report: a dead or wedged service (heartbeat), planning
+    errors, reconciliation overdue, write-backs pending, a paused queue, replies not read."""
+    own = status.get("checks")
+    if not isinstance(own, list):
+        return sc.unknown("gateway.health", sc.GATEWAY, "this gateway does not report its own checks (an older version)",
+                          fix="run site.yml (it updates the gateway)")
+    judged = _JUDGED_ELSEWHERE
+    if ((status.get("outbound") or {}).get("smtp") or {}).get("last_login_ok") is False:
+        # A refused login pauses sending too: gateway.auth says so already, with the fix.
+        judged += ("outbound.paused",)
+    failing = [c for c in own if isinstance(c, dict) and c.get("status") == "fail" and c.get("id") not in judged]
+    if not failing:
+        return sc.ok("gateway.health", sc.GATEWAY, "the gateway's own checks pass (%d lines of `imip-gateway status`)" % len(own))
+    return sc.fail("gateway.health", sc.GATEWAY, "; ".join(str(c.get("text")) for c in failing),
+                   "`imip-gateway status` without a ✖: the service running, every change planned, reconciliation on "
+                   "time, write-backs done, sending not paused, replies read",
+                   [str(c["fix"]) for c in failing if c.get("fix")] + ["on the calendar host: imip-gateway status"])
 
 
 def _delivered_since_error(smtp):

@@ -8,19 +8,23 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: roundtrip_attendee
-short_description: The external attendee's side of the status report's invitation round trip (Maildir, SMTP)
+short_description: The external attendee's side of the status report's invitation round trip (Maildir or IMAP)
 version_added: 0.1.0
 description:
-  - Plays the external attendee's mail client on the vantage host for the invitation round trip
-    of C(playbooks/check.yml -e imip_check_roundtrip=true) (docs/status.md), between the steps
-    of M(imip.server.roundtrip_organizer).
+  - Plays the external attendee's mail client for the invitation round trip of
+    C(playbooks/check.yml -e imip_check_roundtrip=true) (docs/status.md), between the steps of
+    M(imip.server.roundtrip_organizer). The attendee's mailbox is either a Maildir on the vantage
+    host (O(maildir)), answered through that host's own MTA (O(smtp_host)), which looks up the
+    site's MX as any mail server on the internet does; or any mailbox the user owns at a provider
+    (O(mailbox)), read over IMAP and answered through the provider's submission server, as the
+    attendee's mail client does (from the controller or any host).
   - O(step=answer) - waits up to O(timeout) seconds for the iTIP REQUEST of the event O(uid) in
-    the attendee's Maildir (check V(roundtrip.invitation)), then sends an ACCEPTED iTIP REPLY to
-    the invitation's ORGANIZER (the gateway's reply address) through the vantage host's own MTA
-    (O(smtp_host)), which looks up the site's MX as any mail server on the internet does.
+    the attendee's mailbox (check V(roundtrip.invitation)), then sends an ACCEPTED iTIP REPLY to
+    the invitation's ORGANIZER (the gateway's reply address).
   - O(step=cleanup) - waits for the CANCEL of the deleted test event (when the invitation had
     arrived), removes every message of this round trip (and of any earlier, interrupted one) from
-    the Maildir (check V(roundtrip.cleanup)).
+    the mailbox (check V(roundtrip.cleanup)). Over IMAP, only those messages are flagged deleted
+    and expunged (UID EXPUNGE).
   - The reply address holds the gateway's token; results show it masked.
 author:
   - imip.server developers (@imip-server)
@@ -53,17 +57,56 @@ options:
     type: str
     required: true
   maildir:
-    description: The attendee's Maildir on this host (read as root).
+    description:
+      - The attendee's Maildir on this host (read as root); the reply goes through O(smtp_host).
+      - Exactly one of O(maildir) and O(mailbox).
     type: path
-    required: true
   smtp_host:
-    description: The vantage host's MTA that sends the reply.
+    description: With O(maildir), the vantage host's MTA that sends the reply.
     type: str
     default: 127.0.0.1
   smtp_port:
-    description: Its SMTP port.
+    description: With O(maildir), its SMTP port.
     type: int
     default: 25
+  mailbox:
+    description:
+      - The attendee's mailbox at a provider, as a mail client is set up for it.
+      - Exactly one of O(maildir) and O(mailbox).
+    type: dict
+    suboptions:
+      imap_host:
+        description: The IMAP server (TLS from the start).
+        type: str
+        required: true
+      imap_port:
+        description: Its port.
+        type: int
+        default: 993
+      smtp_host:
+        description: The submission server that sends the reply; default - O(mailbox.imap_host).
+        type: str
+      smtp_port:
+        description: Its port - 465 with TLS from the start, any other with STARTTLS.
+        type: int
+        default: 587
+      user:
+        description: The login name of both; default - the O(attendee) address.
+        type: str
+      password:
+        description: The mailbox's password (an app password at providers that require one).
+        type: str
+        required: true
+      ca_file:
+        description:
+          - A CA certificate file (PEM) that the servers' certificates must chain to; default -
+            the controller's or host's trusted CAs (a provider's certificates need no more).
+        type: path
+      server_name:
+        description:
+          - The name the servers' certificates must carry, when O(mailbox.imap_host) and
+            O(mailbox.smtp_host) are addresses; default - the host names as given.
+        type: str
   put_at:
     description:
       - O(step=answer) - when the organizer saved the event (seconds since the epoch), which the
@@ -87,7 +130,7 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: The attendee answers the invitation
+- name: The attendee answers the invitation (a Maildir on this host)
   become: true  # the Maildir belongs to the mail system's user
   imip.server.roundtrip_attendee:
     step: answer
@@ -95,6 +138,17 @@ EXAMPLES = r"""
     attendee: attendee@external.test
     maildir: /var/vmail/external.test/attendee/Maildir
   register: answered
+
+- name: The attendee answers from a mailbox at a provider (IMAP, submission)
+  imip.server.roundtrip_attendee:
+    step: answer
+    uid: "{{ invited.invitation.uid }}"
+    attendee: someone@gmail.example
+    mailbox:
+      imap_host: imap.gmail.example
+      smtp_host: smtp.gmail.example
+      password: "{{ vault_attendee_app_password }}"
+  no_log: true
 """
 
 RETURN = r"""
@@ -136,27 +190,47 @@ def main():
             step=dict(type="str", required=True, choices=["answer", "cleanup"]),
             uid=dict(type="str", required=True),
             attendee=dict(type="str", required=True),
-            maildir=dict(type="path", required=True),
+            maildir=dict(type="path"),
             smtp_host=dict(type="str", default="127.0.0.1"),
             smtp_port=dict(type="int", default=25),
+            mailbox=dict(type="dict", options=dict(
+                imap_host=dict(type="str", required=True),
+                imap_port=dict(type="int", default=993),
+                smtp_host=dict(type="str"),
+                smtp_port=dict(type="int", default=587),
+                user=dict(type="str"),
+                password=dict(type="str", required=True, no_log=True),
+                ca_file=dict(type="path"),
+                server_name=dict(type="str"),
+            )),
             put_at=dict(type="float"),
             removal=dict(type="dict", default={}),
             expect_cancel=dict(type="bool", default=True),
             timeout=dict(type="float", default=120.0),
         ),
+        required_one_of=[("maildir", "mailbox")],
+        mutually_exclusive=[("maildir", "mailbox")],
         supports_check_mode=False,
     )
     p = module.params
     if "@" not in p["attendee"]:
         module.fail_json(msg="attendee must be a mail address (user@domain), not %r" % p["attendee"])
+    box, smtp, sender, relay = p["maildir"], (p["smtp_host"], p["smtp_port"]), rt.send, rt.VANTAGE_MTA
+    if p["mailbox"]:
+        m = p["mailbox"]
+        user = m["user"] or p["attendee"]
+        box = rt.ImapBox(m["imap_host"], m["imap_port"], user, m["password"], ca_file=m["ca_file"],
+                         server_name=m["server_name"])
+        smtp = (m["smtp_host"] or m["imap_host"], m["smtp_port"])
+        sender, relay = rt.submitter(user, m["password"], m["ca_file"], m["server_name"]), rt.SUBMISSION
     if p["step"] == "answer":
-        got = rt.answer(p["maildir"], p["uid"], p["attendee"], p["timeout"], p["smtp_host"], p["smtp_port"],
-                        since=p["put_at"])
+        got = rt.answer(box, p["uid"], p["attendee"], p["timeout"], smtp[0], smtp[1], since=p["put_at"],
+                        sender=sender, relay=relay)
         arrived = any(c["id"] == rt.INVITATION and c["status"] == "ok" for c in got["checks"])
         module.exit_json(changed=got["replied"], replied=got["replied"], request_seconds=got["request_seconds"],
                          invitation_arrived=arrived, arrived_at=got.get("arrived_at"),
                          replied_at=got.get("replied_at"), checks=got["checks"])
-    check = rt.cleanup(p["maildir"], p["uid"], p["attendee"], p["removal"], p["timeout"], p["expect_cancel"])
+    check = rt.cleanup(box, p["uid"], p["attendee"], p["removal"], p["timeout"], p["expect_cancel"])
     module.exit_json(changed=True, checks=[check])
 
 

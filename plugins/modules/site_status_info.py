@@ -24,9 +24,11 @@ description:
   - O(parity_stores) - every copy of the invitation password compared with O(parity_secret),
     by the same engine as M(imip.server.password_parity_info), live SMTP AUTH and IMAP LOGIN
     included; one check per store.
-  - O(gateway) - the iMIP gateway's unit, its Radicale hook, its queue, and its logins since
-    its last start (C(systemctl show) and C(imip-gateway status --json), run as the gateway's
-    user).
+  - O(gateway) - the iMIP gateway's unit, its Radicale hook, its queue, its logins since
+    its last start, and every other failure the gateway reports about itself (a dead or wedged
+    service, planning errors, reconciliation overdue, write-backs pending, a paused queue,
+    replies not read) (C(systemctl show) and C(imip-gateway status --json), run as the
+    gateway's user).
   - Network probes that time out are tried again O(retries) times before they count.
   - The result holds no password, hash or token; server replies are masked as the parity
     engine masks them.
@@ -102,7 +104,7 @@ options:
     type: str
     default: the invitation account
   gateway:
-    description: The iMIP gateway to check (checks V(gateway.service), V(gateway.hook), V(gateway.queue), V(gateway.auth)).
+    description: The iMIP gateway to check (checks V(gateway.service), V(gateway.hook), V(gateway.queue), V(gateway.auth), V(gateway.health)).
     type: dict
     suboptions:
       unit:

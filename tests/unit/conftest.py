@@ -22,3 +22,10 @@ if not _importable("ansible_collections.imip.server"):
     if not (_COLLECTIONS / "ansible_collections" / "imip" / "server").exists():
         raise SystemExit("run `make collection-link` first (links the repo under .cache/collections)")
     sys.path.insert(0, str(_COLLECTIONS))
+
+
+def pytest_configure(config):
+    # Tests that run the repository's own ansible-playbook (.venv/bin) on a playbook: they test the
+    # playbooks, not the interpreter pytest runs in, so the compat stage (another ansible-core in its
+    # own venv) deselects them instead of running them a second time with the same .venv.
+    config.addinivalue_line("markers", "repository_ansible: runs the repository's .venv/bin/ansible-* tools")

@@ -21,6 +21,8 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
+# Runs the repository's own Ansible (.venv/bin): the compat stage deselects it (tests/unit/conftest.py).
+pytestmark = pytest.mark.repository_ansible
 BIN = REPO / ".venv" / "bin"
 EXAMPLES_DIR = REPO / "inventories" / "examples"
 EXAMPLES = {"all-in-one", "home-router", "split-hosts"}
@@ -88,7 +90,7 @@ def site_plays():
     for item in yaml.safe_load((REPO / "playbooks" / "site.yml").read_text()):
         for play in yaml.safe_load((REPO / "playbooks" / item["ansible.builtin.import_playbook"]).read_text()):
             roles = []
-            for role in play["roles"]:
+            for role in play.get("roles", []):  # the validation play runs no role
                 name = (role["role"] if isinstance(role, dict) else role).split(".")[-1]
                 roles += role_dependencies(name) + [name]
             plays.append((play["name"], roles))
@@ -130,15 +132,15 @@ def rendered(name):
 
 @functools.lru_cache(maxsize=None)
 def play_hosts(name):
-    """{play name: [hosts]} as ansible-playbook resolves site.yml's host patterns."""
+    """[(play name as Ansible renders it, [hosts])] in the order site.yml runs its plays."""
     out = run("ansible-playbook", "-i", f"inventories/examples/{name}", "site.yml", "--list-hosts")
-    plays, current = {}, None
+    plays = []
     for line in out.splitlines():
         match = re.match(r"\s+play #\d+ \(.*?\): (.*?)\tTAGS:", line)
         if match:
-            current = plays.setdefault(match.group(1), [])
-        elif current is not None and re.match(r"^ {6}\S+$", line):
-            current.append(line.strip())
+            plays.append((match.group(1), []))
+        elif plays and re.match(r"^ {6}\S+$", line):
+            plays[-1][1].append(line.strip())
     return plays
 
 
@@ -146,10 +148,13 @@ def role_hosts(name):
     """{role: set of hosts it runs on} for site.yml."""
     hosts = {}
     resolved = play_hosts(name)
-    for play, roles in site_plays():
-        assert play in resolved, f"{name}: ansible-playbook --list-hosts shows no play {play!r}: {sorted(resolved)}"
+    plays = site_plays()
+    # Play names are templates (they list the hosts), so plays are matched by their order.
+    assert len(resolved) == len(plays), f"{name}: --list-hosts shows {len(resolved)} plays, site.yml has {len(plays)}"
+    for (play, roles), (shown, play_hosts_) in zip(plays, resolved):
+        assert shown.split(" on ")[0] == play.split(" on ")[0], f"{name}: play {play!r} shown as {shown!r}"
         for role in roles:
-            hosts.setdefault(role, set()).update(resolved[play])
+            hosts.setdefault(role, set()).update(play_hosts_)
     return hosts
 
 
@@ -196,6 +201,22 @@ def test_roles_required_options_are_set_where_they_run(name):
 
 
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_the_validation_play_checks_each_host_for_the_roles_it_runs(name):
+    """The validation play knows which roles a host runs from its groups (_site_validation.ROLE_GROUPS);
+    site.yml's playbooks say the same by their `hosts:`, and the two must agree."""
+    from ansible_collections.imip.server.plugins.module_utils import _site_validation
+
+    runs = {}
+    for role, hosts in role_hosts(name).items():
+        for host in hosts:
+            runs.setdefault(host, set()).add(role)
+    groups = {g: set(v.get("hosts", [])) for g, v in inventory(name).items() if g != "_meta"}
+    for host, roles in runs.items():
+        group_names = sorted(g for g, members in groups.items() if host in members and g not in ("all", "ungrouped"))
+        assert set(_site_validation.roles_of(group_names)) == roles, f"{name}: {host} in {group_names}"
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
 def test_every_role_runs_and_site_hosts_have_addresses(name):
     hosts_of = role_hosts(name)
     values = rendered(name)
@@ -225,6 +246,8 @@ def test_real_host_connection_as_ordinary_user_with_sudo(name):
                 f"{name}: {host}'s ansible_become_password must come from the vault")
     for play in yaml.safe_load((REPO / "playbooks" / "site.yml").read_text()):
         for p in yaml.safe_load((REPO / "playbooks" / play["ansible.builtin.import_playbook"]).read_text()):
+            if not p.get("roles"):
+                continue  # the validation play runs on the controller and changes nothing
             assert p.get("become") is True, f"{p['name']}: the example inventories rely on the playbooks' become: true"
 
 

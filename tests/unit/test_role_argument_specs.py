@@ -1,5 +1,8 @@
 """Every role's meta/argument_specs.yml agrees with its defaults/main.yml (docs/conventions.md, rule 2):
-each default is a documented option with the same default, and no documented default is missing."""
+each default is a documented option with the same default, and no documented default is missing.
+A default computed by Jinja for an option that is not a string (a bool, an int, a list, a dict) is
+described in words instead: the documentation schema (antsibull-docs, ansible-doc's consumers)
+requires a default of the option's own type."""
 
 from pathlib import Path
 
@@ -24,7 +27,13 @@ def test_argument_specs_match_defaults(role):
     assert not undocumented, f"{role.name}: defaults without an argument spec: {undocumented}"
     for name, spec in options.items():
         assert spec.get("description"), f"{role.name}: option {name} has no description"
-        if "default" in spec:
+        computed = isinstance(defaults.get(name), str) and "{{" in defaults[name]
+        if computed and spec.get("type", "str") not in ("str", "path", "raw"):
+            assert "default" not in spec, (
+                f"{role.name}: {name} is a {spec['type']} whose spec default is a Jinja string; describe it in words")
+            words = " ".join(spec["description"] if isinstance(spec["description"], list) else [spec["description"]])
+            assert "default" in words.lower(), f"{role.name}: {name}'s description does not say what the default is"
+        elif "default" in spec:
             assert name in defaults, f"{role.name}: {name} documents a default that defaults/main.yml lacks"
             assert spec["default"] == defaults[name], (
                 f"{role.name}: {name} defaults to {defaults[name]!r} but the spec says {spec['default']!r}"

@@ -21,7 +21,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
-from urllib.parse import quote, unquote, urljoin, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 log = logging.getLogger(__name__)
 
@@ -294,7 +294,3 @@ def _has_uid(text: str, uid: str) -> bool:
         if line.upper().startswith("UID:") and line[4:].strip() == uid:
             return True
     return False
-
-
-def absolute_href(base_url: str, href: str) -> str:
-    return urljoin(base_url, href)

@@ -8,6 +8,7 @@ expected. Unknown sections and keys are errors too (a typo must not silently bec
 from __future__ import annotations
 
 import configparser
+import ipaddress
 import re
 import socket
 from dataclasses import dataclass, field
@@ -282,6 +283,31 @@ class Config:
         return domain in self.gateway.local_domains
 
 
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: traffic that never leaves this machine."""
+    host = host.strip().strip("[]").lower().rstrip(".")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _cleartext_problems(path: Path, values: dict[str, dict[str, Any]]) -> list[str]:
+    """Passwords and reply tokens travel in clear text only to this machine itself."""
+    problems = []
+    smtp, caldav = values["smtp"], values["caldav"]
+    host, url = smtp.get("host"), caldav.get("url")   # unset or invalid ones are reported already
+    if smtp.get("starttls") is False and isinstance(host, str) and not is_loopback(host):
+        problems.append(f"{path}: [smtp] starttls: false is allowed only for a server on this host (127.0.0.1, "
+                        f"::1, localhost); {host} would get the password in clear text")
+    if isinstance(url, str) and urlsplit(url).scheme == "http" and not is_loopback(urlsplit(url).hostname or ""):
+        problems.append(f"{path}: [caldav] url: http:// is allowed only for a server on this host (127.0.0.1, "
+                        f"::1, localhost); use https:// for {urlsplit(url).hostname}")
+    return problems
+
+
 def parse(text: str, path: Path | str = DEFAULT_PATH) -> Config:
     """Validate ini text; raise ConfigError with every problem found, one per line."""
     path = Path(path)
@@ -313,6 +339,7 @@ def parse(text: str, path: Path | str = DEFAULT_PATH) -> Config:
                 values[section][key] = convert(raw)
             except ValueError as exc:
                 problems.append(f"{path}: [{section}] {key}: {exc}")
+    problems.extend(_cleartext_problems(path, values))
     if problems:
         raise ConfigError("\n".join(problems))
     gateway = values["gateway"]

@@ -5,10 +5,13 @@ Each part of the gateway owns its tables and declares them as migrations in its 
     from imip_gateway import db
     db.register("inbound", 1, "CREATE TABLE inbound_messages (...)")
 
-`connect()` imports every module listed in MIGRATION_MODULES (missing ones are skipped), then
-applies, in one transaction per migration, every registered step not yet recorded in
-`schema_migrations(owner, version)`. Versions count up per owner, so the outbound and inbound
-halves never collide.
+`connect()` imports the modules that register migrations (tokens, outbound.schema,
+inbound.schema), then applies, in one transaction per migration, every registered step not yet
+recorded in `schema_migrations(owner, version)`. Versions count up per owner, so the outbound
+and inbound halves never collide.
+
+The database holds reply tokens: it and its -wal/-shm files are mode 0600 whatever the umask
+(a manual run as root must not leave them world-readable).
 
 Connections are opened in autocommit mode (isolation_level=None): callers group writes with
 `with db.transaction(conn):`, which is BEGIN IMMEDIATE ... COMMIT (or ROLLBACK on error), so a
@@ -18,7 +21,7 @@ crash leaves either all of a step or none of it. Each thread opens its own conne
 from __future__ import annotations
 
 import contextlib
-import importlib
+import os
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -26,13 +29,6 @@ from pathlib import Path
 from typing import Callable, Iterator, Union
 
 Step = Union[str, Callable[[sqlite3.Connection], None]]
-
-# Modules that register migrations. A module that is not installed is skipped.
-MIGRATION_MODULES = (
-    "imip_gateway.tokens",
-    "imip_gateway.outbound.schema",
-    "imip_gateway.inbound.schema",
-)
 
 BUSY_TIMEOUT_MS = 10000
 
@@ -66,14 +62,14 @@ def registered() -> list[Migration]:
     return sorted(_MIGRATIONS.values(), key=lambda m: (m.owner, m.version))
 
 
-def _load_migration_modules() -> None:
-    for name in MIGRATION_MODULES:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            # Only "this module does not exist" is tolerated, not a failing import inside it.
-            if exc.name is None or not name.startswith(exc.name):
-                raise
+def migration_modules() -> tuple:
+    """The modules that register migrations. Imported here, not at the top: each of them imports
+    this module to register."""
+    # pylint: disable=import-outside-toplevel,cyclic-import
+    from imip_gateway import tokens
+    from imip_gateway.inbound import schema as inbound_schema
+    from imip_gateway.outbound import schema as outbound_schema
+    return tokens, outbound_schema, inbound_schema
 
 
 @contextlib.contextmanager
@@ -90,7 +86,7 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 def migrate(conn: sqlite3.Connection) -> list[Migration]:
     """Apply every registered migration not applied yet; return the ones applied now."""
-    _load_migration_modules()
+    migration_modules()
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations ("
         " owner TEXT NOT NULL, version INTEGER NOT NULL, applied REAL NOT NULL,"
@@ -128,16 +124,49 @@ def _split_sql(script: str) -> list[str]:
     return statements
 
 
+def _private(path: Path) -> None:
+    """Create the database file 0600 before SQLite opens it (SQLite gives the -wal and -shm files
+    the database file's mode), and bring existing files from a wider mode down to 0600."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+    for suffix in ("-wal", "-shm"):
+        try:
+            os.chmod(f"{path}{suffix}", 0o600)
+        except FileNotFoundError:
+            pass
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Switch a new database to WAL (the mode persists in the file). SQLite answers "database is
+    locked" at once, without its busy handler, when another connection holds the database while
+    the mode changes, as the service and a CLI command or the hook do when they open a new
+    database together: wait for it as for any other lock, up to the busy timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def connect(path: Path | str, *, apply_migrations: bool = True) -> sqlite3.Connection:
     """Open (creating if needed) the state database in WAL mode and bring its schema up to date."""
     path = Path(path)
     if str(path) != ":memory:":
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _private(path)
     conn = sqlite3.connect(str(path), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000,
                            check_same_thread=False)
     conn.row_factory = sqlite3.Row
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    conn.execute("PRAGMA journal_mode = WAL")
+    _use_wal(conn)
     # FULL: a job marked sent, or a spool record taken over, survives a power cut too.
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("PRAGMA foreign_keys = ON")

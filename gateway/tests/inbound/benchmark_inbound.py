@@ -34,6 +34,7 @@ import conftest as shared  # noqa: E402
 from imip_gateway import db  # noqa: E402
 from imip_gateway.caldav_client import CalDAVClient  # noqa: E402
 from imip_gateway.inbound.events import CalDAVEvents  # noqa: E402
+from imip_gateway.inbound.ical import unfold  # noqa: E402
 from imip_gateway.inbound.processor import InboundSettings, Processor  # noqa: E402
 from imip_gateway.inbound.state import InboundState  # noqa: E402
 from imip_gateway.tokens import TokenStore  # noqa: E402
@@ -71,7 +72,7 @@ def main() -> None:
         for uid, raw in prepare(args.latency, m.google):
             start = time.perf_counter()
             decision = processor.process(raw)
-            visible = "PARTSTAT=ACCEPTED" in gateway.get(f"/alice/work/{uid}.ics").text.replace("\r\n ", "")
+            visible = "PARTSTAT=ACCEPTED" in "\n".join(unfold(gateway.get(f"/alice/work/{uid}.ics").text))
             latencies.append(time.perf_counter() - start)
             assert decision.outcome == "applied ACCEPTED" and visible, decision
         latencies.sort()

@@ -19,13 +19,42 @@ def token_address(token: str) -> str:
     return f"{local}+{token}@{domain}"
 
 
+# Europe/Berlin as Thunderbird writes it into the events it stores.
+BERLIN = """BEGIN:VTIMEZONE\r
+TZID:Europe/Berlin\r
+BEGIN:DAYLIGHT\r
+TZOFFSETFROM:+0100\r
+TZOFFSETTO:+0200\r
+TZNAME:CEST\r
+DTSTART:19700329T020000\r
+RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=3\r
+END:DAYLIGHT\r
+BEGIN:STANDARD\r
+TZOFFSETFROM:+0200\r
+TZOFFSETTO:+0100\r
+TZNAME:CET\r
+DTSTART:19701025T030000\r
+RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=10\r
+END:STANDARD\r
+END:VTIMEZONE\r
+"""
+# The same zone as Outlook names it in a reply (a Windows zone name, its own VTIMEZONE).
+OUTLOOK_BERLIN = BERLIN.replace("TZID:Europe/Berlin", "TZID:W. Europe Standard Time").replace(
+    "19700329T020000", "16010101T020000").replace("19701025T030000", "16010101T030000")
+
+
 def event(uid: str, *, attendees=(ATTENDEE, "carol@external.test"), sequence: int | None = 0,
           rrule: str | None = None, organizer: str = ORGANIZER, start="20300105T100000Z",
-          end="20300105T110000Z", extra_vevents: str = "") -> str:
-    """The organizer's stored event (what Radicale holds), CRLF."""
+          end="20300105T110000Z", extra_vevents: str = "", tzid: str | None = None,
+          series: tuple[str, ...] = ()) -> str:
+    """The organizer's stored event (what Radicale holds), CRLF. `tzid`: DTSTART/DTEND are
+    local times of that zone (Europe/Berlin gets its VTIMEZONE); `series`: further
+    lines such as RDATE or EXDATE."""
+    zone = f";TZID={tzid}" if tzid else ""
     lines = [
         "BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//imip.server tests//constructed//EN",
-        "BEGIN:VEVENT", f"UID:{uid}", "DTSTAMP:20291201T090000Z", f"DTSTART:{start}", f"DTEND:{end}",
+        *([BERLIN.rstrip("\r\n")] if tzid == "Europe/Berlin" else []),
+        "BEGIN:VEVENT", f"UID:{uid}", "DTSTAMP:20291201T090000Z", f"DTSTART{zone}:{start}", f"DTEND{zone}:{end}",
         "SUMMARY:Planning", f"ORGANIZER;CN=Alice:{organizer}",
         f"ATTENDEE;CN=Alice;PARTSTAT=ACCEPTED;ROLE=CHAIR:{organizer}",
     ]
@@ -33,6 +62,7 @@ def event(uid: str, *, attendees=(ATTENDEE, "carol@external.test"), sequence: in
         lines.append(f"SEQUENCE:{sequence}")
     if rrule:
         lines.append(f"RRULE:{rrule}")
+    lines.extend(series)
     for att in attendees:
         lines.append(f"ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE;ROLE=REQ-PARTICIPANT:mailto:{att}")
     lines.append("END:VEVENT")
@@ -44,14 +74,19 @@ def reply_ics(uid: str, *, partstat="ACCEPTED", attendee=ATTENDEE, organizer: st
               sequence: int | None = 0, dtstamp="20291202T100000Z", method="REPLY",
               recurrence_id: str | None = None, valarm_attendee: str | None = None,
               valarm: bool = False, comment: str | None = None, private_comment: str | None = None,
-              attendee_params: str = "", extra: str = "", nl="\r\n", mailto="mailto:") -> str:
+              attendee_params: str = "", extra: str = "", nl="\r\n", mailto="mailto:",
+              vtimezone: str = "") -> str:
+    """A reply; `recurrence_id` is the value, or a whole `;TZID=…:value` tail when it starts with ';'."""
     lines = ["BEGIN:VCALENDAR", "PRODID:-//constructed//reply//EN", "VERSION:2.0"]
     if method:
         lines.append(f"METHOD:{method}")
+    if vtimezone:
+        lines.extend(vtimezone.strip().splitlines())
     lines += ["BEGIN:VEVENT", f"UID:{uid}", f"DTSTAMP:{dtstamp}",
               "DTSTART:20300105T100000Z", "DTEND:20300105T110000Z", "SUMMARY:Planning"]
     if recurrence_id:
-        lines.append(f"RECURRENCE-ID:{recurrence_id}")
+        lines.append(f"RECURRENCE-ID{recurrence_id}" if recurrence_id.startswith(";")
+                     else f"RECURRENCE-ID:{recurrence_id}")
     if organizer:
         lines.append(f"ORGANIZER;CN=Alice:{organizer}")
     if sequence is not None:
@@ -241,3 +276,20 @@ SHAPES = {
     "smime-signed": signed,
     "single-part-8bit": single_part,
 }
+
+
+def attachment_part(boundary: str, octets: int, name: str = "minutes.pdf") -> bytes:
+    """One base64 attachment of `octets` random-looking octets (repeated pattern: cheap to build)."""
+    chunk = bytes(range(256)) * 3  # 768 octets: base64 lines of 76 characters without padding
+    data = (chunk * (octets // len(chunk) + 1))[:octets]
+    encoded = base64.encodebytes(data).replace(b"\n", b"\r\n")
+    return (f'--{boundary}\r\nContent-Type: application/pdf; name="{name}"\r\n'
+            f'Content-Disposition: attachment; filename="{name}"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
+            ).encode() + encoded + b"\r\n"
+
+
+def google_with_attachment(token, ics, octets: int, **kw) -> bytes:
+    """A Google-shaped reply that also carries an attachment of `octets` octets (before base64)."""
+    raw = google(token, ics, **kw)
+    end = raw.rindex(b"--mix--")
+    return raw[:end] + attachment_part("mix", octets) + raw[end:]

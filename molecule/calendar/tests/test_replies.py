@@ -1,4 +1,4 @@
-"""Replies from the internet (issue 11): ext's MTA sends the attendee's iTIP REPLY to the token
+"""Replies from the internet: ext's MTA sends the attendee's iTIP REPLY to the token
 address, by MX lookup to our public address; the gateway reads it over IMAP and writes the
 attendee's PARTSTAT back to the organizer's event, which the organizer sees over CalDAV. Forged,
 stale and replayed replies change nothing; a human "Re:" reaches the organizer once."""

@@ -7,8 +7,20 @@ import os
 from pathlib import Path
 
 import pytest
-from calendar_helpers import PASSWORDS
+from calendar_helpers import PASSWORDS, SCENARIO, init_vault
 from imip_lab_client import gateway_status
+
+
+@pytest.fixture(scope="module")
+def secrets():
+    """{whose: secret}: the test passwords, the vault password and what init generated into the
+    vault (the TSIG key named uses among them)."""
+    found = dict(PASSWORDS)
+    found["the site's vault password"] = (SCENARIO / "vault-pass").read_text().strip()
+    found.update({f"init's {name}": value for name, value in init_vault().items()})
+    assert all(len(value) >= 12 for value in found.values()), "a secret too short to search for"
+    return found
+
 
 CAPTURES = [
     ("aio", "journalctl --no-pager -o cat"),
@@ -22,25 +34,25 @@ CAPTURES = [
 
 
 @pytest.mark.parametrize("host,command", CAPTURES, ids=[f"{h}: {c.split()[0]} {c.split()[-1]}" for h, c in CAPTURES])
-def test_no_test_password_in(lab, host, command):
+def test_no_test_password_in(lab, secrets, host, command):
     result = lab(host).run(command)
     assert result.rc == 0, result.stderr
     text = result.stdout + result.stderr
     assert len(text) > 0
-    leaked = [user for user, password in PASSWORDS.items() if password in text]
+    leaked = [user for user, password in secrets.items() if password in text]
     assert not leaked, f"the passwords of {leaked} appear in `{command}` on {host}"
 
 
-def test_no_test_password_in_the_gateway_status(lab):
+def test_no_test_password_in_the_gateway_status(lab, secrets):
     text = repr(gateway_status(lab("aio")))
-    assert not [user for user, password in PASSWORDS.items() if password in text]
+    assert not [user for user, password in secrets.items() if password in text]
 
 
-def test_no_test_password_in_what_side_effect_captured():
+def test_no_test_password_in_what_side_effect_captured(secrets):
     captured = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "captured"
     files = sorted(captured.glob("*.log"))
     assert files, f"side_effect captured nothing in {captured}"
     for path in files:
         text = path.read_text(errors="replace")
-        leaked = [user for user, password in PASSWORDS.items() if password in text]
+        leaked = [user for user, password in secrets.items() if password in text]
         assert not leaked, f"the passwords of {leaked} appear in {path.name}"

@@ -151,6 +151,25 @@ _STATUS = {
                  "smtp": {"last_error": None, "last_error_time": None, "last_login_ok": None, "last_login_time": None,
                           "last_ok": None, "last_result": None, "last_time": None}},
     "spool_backlog": 0,
+    # Every line of `imip-gateway status` as {id, group, status, text, fix}; "problems" is every ✖.
+    "checks": [
+        {"id": "hook.loaded", "group": "Radicale hook", "status": "ok", "text": "loaded (pid 6859, 2026-11-30T00:33:18+00:00)", "fix": ""},
+        {"id": "hook.spool", "group": "Radicale hook", "status": "ok", "text": "spool backlog: 0 record(s)", "fix": ""},
+        {"id": "service.heartbeat", "group": "Service", "status": "ok", "text": "running (pid 6861), heartbeat 2 s ago", "fix": ""},
+        {"id": "outbound.queue", "group": "Outbound", "status": "ok",
+         "text": "queue depth: 0 pending, 0 sent in 24 h, 0 failed and 0 dropped in all", "fix": ""},
+        {"id": "outbound.paused", "group": "Outbound", "status": "ok", "text": "sending is not paused", "fix": ""},
+        {"id": "smtp.result", "group": "Outbound", "status": "unknown", "text": "last SMTP result: nothing sent yet", "fix": ""},
+        {"id": "smtp.login", "group": "Outbound", "status": "unknown", "text": "last SMTP login: none yet", "fix": ""},
+        {"id": "outbound.planning", "group": "Outbound", "status": "ok", "text": "no planning error in the last 24 h", "fix": ""},
+        {"id": "outbound.reconcile", "group": "Outbound", "status": "ok", "text": "last reconciliation 3 min ago (every 300 s)", "fix": ""},
+        {"id": "outbound.schedule_status", "group": "Outbound", "status": "ok", "text": "no SCHEDULE-STATUS write-back pending", "fix": ""},
+        {"id": "inbound.login", "group": "Inbound", "status": "ok",
+         "text": "last IMAP login as calendar-invites@example.test@cal.example.test:993: succeeded (2026-11-30T00:33:16+00:00)", "fix": ""},
+        {"id": "inbound.pass", "group": "Inbound", "status": "ok", "text": "last pass over INBOX 12 s ago (polling every 30 s)", "fix": ""},
+        {"id": "inbound.waiting", "group": "Inbound", "status": "ok", "text": "no reply waiting in INBOX, 0 being filed", "fix": ""},
+    ],
+    "problems": [],
 }
 # The unit's properties as `systemctl show --timestamp=unix` prints them (started 00:33:15 UTC).
 UNIT = {"LoadState": "loaded", "ActiveState": "active", "SubState": "running", "NRestarts": "0",

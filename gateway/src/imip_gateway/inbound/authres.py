@@ -1,4 +1,4 @@
-"""Sender authentication from our own MTA's Authentication-Results (RFC 8601), requirement 16.
+"""Sender authentication from our own MTA's Authentication-Results (RFC 8601).
 
 Only a header whose authserv-id is ours is read: anyone can write an Authentication-Results
 header into a mail, and RFC 8601 §5 makes the receiving MTA responsible for removing copies that

@@ -1,7 +1,7 @@
 """Edit the organizer's stored event: one attendee's PARTSTAT and SCHEDULE-STATUS, nothing else.
 
 Requirement 20 (sabre/vobject's processMessageReply is the model, minus its party-crasher
-auto-add): change only that ATTENDEE line (RSVP dropped), per RECURRENCE-ID, creating the
+auto-add): change only that ATTENDEE line's PARTSTAT and SCHEDULE-STATUS, per RECURRENCE-ID, creating the
 override from the master when the instance has none; SEQUENCE and DTSTAMP are never touched
 (the organizer's client owns them; changing them would make clients re-send invitations).
 """
@@ -9,15 +9,18 @@ override from the master when the instance has none; SEQUENCE and DTSTAMP are ne
 from __future__ import annotations
 
 import datetime as dt
-from zoneinfo import ZoneInfo
+from dataclasses import dataclass
 
 from .ical import Component, ICalError, Property, cal_address
 from .itip import instant_key
+from .recurrence import Frame, frame_of, is_instance
 
 __all__ = [
+    "Target",
     "attendee_on",
     "create_override",
     "find_component",
+    "locate",
     "recurring",
     "set_attendee_status",
 ]
@@ -54,16 +57,6 @@ def recurring(comp: Component) -> bool:
     return comp.get("RRULE") is not None or comp.get("RDATE") is not None
 
 
-def excluded(comp: Component, recurrence_id: Property) -> bool:
-    key = instant_key(recurrence_id)
-    for exdate in comp.get_all("EXDATE"):
-        for value in exdate.value.split(","):
-            probe = Property("EXDATE", {k: list(v) for k, v in exdate.params.items()}, value)
-            if instant_key(probe) == key or value.strip() == recurrence_id.value.strip():
-                return True
-    return False
-
-
 def attendee_on(comp: Component, address: str) -> Property | None:
     address = address.lower()
     for att in comp.get_all("ATTENDEE"):
@@ -85,38 +78,66 @@ def _parse_local(value: str) -> dt.datetime | dt.date | None:
         return None
 
 
-def _rid_in_master_form(master_start: Property, reply_rid: Property) -> Property:
-    """The RECURRENCE-ID in the master DTSTART's form (same TZID / VALUE / UTC-ness)."""
-    params = {k: list(v) for k, v in master_start.params.items() if k in ("TZID", "VALUE")}
-    value = reply_rid.value.strip()
-    start_value = master_start.value.strip()
-    if len(start_value) == 8:  # all-day series: the instance is a date
-        return Property("RECURRENCE-ID", params, value[:8])
-    key = instant_key(reply_rid)
-    tzid = master_start.param("TZID")
-    if key and key.endswith("Z"):
-        instant = dt.datetime.strptime(key, "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.timezone.utc)
-        if start_value.endswith("Z"):
-            return Property("RECURRENCE-ID", params, instant.strftime("%Y%m%dT%H%M%SZ"))
-        if tzid:
-            try:
-                local = instant.astimezone(ZoneInfo(tzid))
-                return Property("RECURRENCE-ID", params, local.strftime("%Y%m%dT%H%M%S"))
-            except Exception:  # noqa: BLE001 - an unknown TZID keeps the reply's own form
-                pass
-    return Property("RECURRENCE-ID", {k: list(v) for k, v in reply_rid.params.items()}, value)
+@dataclass
+class Target:
+    """Where a reply's VEVENT lands: an existing component, or an override still to create."""
+
+    component: Component | None  # None: create an override at `recurrence_id`
+    recurrence_id: Property | None  # in the series' own form; None for the master
+    key: str  # "" for the master, else the outbound half's recurrence key (UTC …Z, floating, date)
 
 
-def create_override(calendar: Component, reply_rid: Property) -> Component:
-    """Copy the master into a new override for `reply_rid` (DTSTART moved to the instance,
-    DTEND moved by the same amount, series properties dropped) and add it to `calendar`."""
+def vtimezones(calendar: Component) -> dict[str, Component]:
+    return {tz.value("TZID"): tz for tz in calendar.sub("VTIMEZONE") if tz.value("TZID")}
+
+
+def _frame(calendar: Component) -> Frame | None:
+    """The frame of the series: the master's DTSTART, else (only overrides stored) the first
+    override's RECURRENCE-ID."""
+    base = master(calendar)
+    start = base.get("DTSTART") if base is not None else next(
+        (c.get("RECURRENCE-ID") for c in events(calendar) if c.get("RECURRENCE-ID") is not None), None)
+    return frame_of(start, vtimezones(calendar)) if start is not None else None
+
+
+def locate(calendar: Component, reply_rid: Property | None, reply_zones: dict[str, Component]) -> Target | str:
+    """The component that `reply_rid` names in the stored event, or why it names none.
+
+    An existing override matches by instant (whatever TZID either side writes); otherwise the
+    instant must be an occurrence of the master's series (recurrence.is_instance), and the
+    override to create gets a RECURRENCE-ID in the series' form, never the reply's."""
+    base = master(calendar)
+    if reply_rid is None:
+        return Target(base, None, "") if base is not None else "the event has no series (master) VEVENT"
+    frame = _frame(calendar)
+    if frame is None:
+        return "the stored event has no DTSTART"
+    zones = vtimezones(calendar)
+    target = frame.convert(reply_rid, zones, reply_zones)
+    if target is None:
+        return f"RECURRENCE-ID {reply_rid.value.strip()[:40]} is in a time zone that cannot be read"
+    for comp in events(calendar):
+        rid = comp.get("RECURRENCE-ID")
+        if rid is not None and frame.convert(rid, zones) == target:
+            return Target(comp, rid, frame.key(target))
+    if base is None or not recurring(base):
+        return f"RECURRENCE-ID {reply_rid.value.strip()[:40]} on an event that does not recur"
+    membership = is_instance(base, frame, target, zones)
+    if not membership.found:
+        return f"RECURRENCE-ID {reply_rid.value.strip()[:40]}: {membership.reason}"
+    return Target(None, frame.recurrence_id(target), frame.key(target))
+
+
+def create_override(calendar: Component, rid: Property) -> Component:
+    """Copy the master into a new override at `rid` (a RECURRENCE-ID in the series' form, from
+    locate: DTSTART moved to the instance, DTEND moved by the same amount, series properties
+    dropped) and add it to `calendar`."""
     base = master(calendar)
     if base is None:
         raise ICalError("the event has no master VEVENT to create an override from")
     start = base.get("DTSTART")
     if start is None:
         raise ICalError("the master VEVENT has no DTSTART")
-    rid = _rid_in_master_form(start, reply_rid)
     override = base.copy()
     override.properties = [p for p in override.properties if p.name not in _SERIES_ONLY]
     new_start = override.get("DTSTART")
@@ -133,19 +154,21 @@ def create_override(calendar: Component, reply_rid: Property) -> Component:
             end.set_value(moved.strftime(fmt))
     # RECURRENCE-ID right after UID, where clients put it.
     index = next((i for i, p in enumerate(override.properties) if p.name == "UID"), 0) + 1
-    override.properties.insert(index, rid)
+    override.properties.insert(index, Property(rid.name, {k: list(v) for k, v in rid.params.items()}, rid.value))
     calendar.components.append(override)
     return override
 
 
 def set_attendee_status(att: Property, partstat: str | None, schedule_status: str) -> bool:
-    """Set PARTSTAT (unless None) and SCHEDULE-STATUS, drop RSVP; True when anything changed."""
-    before = (att.param("PARTSTAT"), att.param("SCHEDULE-STATUS"), "RSVP" in att.params)
-    after = (partstat or before[0], schedule_status, False)
+    """Set PARTSTAT (unless None) and SCHEDULE-STATUS; True when anything changed.
+
+    Nothing else on the line changes: RSVP is the organizer's wish for answers to later
+    changes too (dropping it made the next update ask nobody)."""
+    before = (att.param("PARTSTAT"), att.param("SCHEDULE-STATUS"))
+    after = (partstat or before[0], schedule_status)
     if before == after:
         return False
     if partstat is not None:
         att.set_param("PARTSTAT", partstat)
     att.set_param("SCHEDULE-STATUS", schedule_status)
-    att.set_param("RSVP", None)
     return True

@@ -1,14 +1,17 @@
 """The organizer's events, read and written through imip_gateway.caldav_client.
 
 Where an event lives: Radicale users are the mail accounts (Dovecot logins such as
-alice@example.test), so the organizer's address is the principal; the outbound half's
-snapshot table also knows the collection of every event it has seen (a calendar shared into
-another principal). Network and server errors are transient: the message is retried later.
+alice@example.test, or plain user names), so the organizer's address or its local part is
+the principal, and only its calendars are searched. The outbound half's snapshot table knows
+the href of every event it has seen, local attendees' copies of the same UID included: only
+hrefs under the organizer's principal are used, so a reply never lands in an attendee's copy.
+Network and server errors are transient: the message is retried later.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from urllib.parse import unquote
 
 from imip_gateway.caldav_client import CalDAVClient, CalDAVError, PreconditionFailed, _has_uid
 
@@ -23,7 +26,16 @@ class CalDAVEvents:
         self.client = client
         self.conn = conn
 
-    def _known_hrefs(self, uid: str) -> list[str]:
+    def _principals(self, organizer: str) -> list[str]:
+        """The organizer's Radicale principals: the address (Dovecot-style logins), then its
+        local part (plain user names)."""
+        address = cal_address(organizer)
+        local = address.split("@", 1)[0]
+        return [address] + ([local] if local and local != address else [])
+
+    def _known_hrefs(self, uid: str, principals: list[str]) -> list[str]:
+        """Hrefs the outbound snapshots know for `uid`, only those under one of `principals`:
+        a local attendee's copy of the same UID (their own calendar) is never the organizer's."""
         if self.conn is None:
             return []
         try:
@@ -31,43 +43,20 @@ class CalDAVEvents:
                                      (uid,)).fetchall()
         except sqlite3.Error:  # outbound tables absent (inbound-only tests)
             return []
-        return [row[0] for row in rows]
+        homes = [self.client.path(p).lower() for p in principals]
+        return [row[0] for row in rows if unquote(row[0]).lower().startswith(tuple(homes))]
 
     def find(self, organizer: str, uid: str) -> StoredEvent | None:
-        address = cal_address(organizer)
+        principals = self._principals(organizer)
         try:
-            for href in self._known_hrefs(uid):
+            for href in self._known_hrefs(uid, principals):
                 found = self.client.get(href)
-                if found is not None:
+                if found is not None and _has_uid(found.text, uid):
                     return StoredEvent(found.href, found.etag, found.text)
-            principals = [address]
-            local = address.split("@", 1)[0]
-            if local and local != address:
-                principals.append(local)
             for principal in principals:
-                try:
-                    calendars = self.client.list_calendars(principal)
-                except CalDAVError as exc:
-                    if exc.status in (403, 404):
-                        continue  # no such principal
-                    raise
-                # Most clients name the resource <UID>.ics: one GET instead of a calendar-query,
-                # which Radicale answers by reading every item of the collection.
-                for calendar in calendars:
-                    if "/" in uid:
-                        break
-                    direct = self.client.get(f"{calendar}{uid}.ics")
-                    if direct is not None and _has_uid(direct.text, uid):
-                        return StoredEvent(direct.href, direct.etag, direct.text)
-                found = self.client.find_by_uid(uid, calendars)
+                found = self._search(principal, uid)
                 if found is not None:
-                    etag = found.etag
-                    if not etag:  # If-Match needs one: GET gives it
-                        fresh = self.client.get(found.href)
-                        if fresh is None:
-                            continue
-                        return StoredEvent(fresh.href, fresh.etag, fresh.text)
-                    return StoredEvent(found.href, etag, found.text)
+                    return found
         except CalDAVError as exc:
             if exc.status is not None and exc.status < 500 and exc.status not in (401, 408, 429):
                 raise
@@ -75,6 +64,30 @@ class CalDAVEvents:
         except OSError as exc:
             raise TransientError(f"CalDAV unreachable: {exc}") from None
         return None
+
+    def _search(self, principal: str, uid: str) -> StoredEvent | None:
+        """The event with `uid` in one of `principal`'s calendars, or None."""
+        try:
+            calendars = self.client.list_calendars(principal)
+        except CalDAVError as exc:
+            if exc.status in (403, 404):
+                return None  # no such principal
+            raise
+        # Most clients name the resource <UID>.ics: one GET instead of a calendar-query,
+        # which Radicale answers by reading every item of the collection.
+        for calendar in calendars:
+            if "/" in uid:
+                break
+            direct = self.client.get(f"{calendar}{uid}.ics")
+            if direct is not None and _has_uid(direct.text, uid):
+                return StoredEvent(direct.href, direct.etag, direct.text)
+        found = self.client.find_by_uid(uid, calendars)
+        if found is None:
+            return None
+        if not found.etag:  # If-Match needs one: GET gives it
+            fresh = self.client.get(found.href)
+            return StoredEvent(fresh.href, fresh.etag, fresh.text) if fresh is not None else None
+        return StoredEvent(found.href, found.etag, found.text)
 
     def put(self, event: StoredEvent, text: str) -> bool:
         try:

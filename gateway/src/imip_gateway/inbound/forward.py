@@ -1,4 +1,4 @@
-"""The one mail the organizer gets about a reply we did not (only) apply (requirement 18).
+"""The one mail the organizer gets about a reply we did not (only) apply.
 
 A **new** message, never a re-send of the original: `From:` our invitation address, so SPF,
 DKIM and DMARC align on our domain (re-sending "from" the attendee breaks DMARC, the Carbonio

@@ -66,7 +66,12 @@ class Property:
             return self.raw
         parts = [self.name]
         for key, values in self.params.items():
+            if not _NAME.fullmatch(key):
+                raise ICalError(f"parameter name {key[:40]!r} of {self.name} is not a name")
             parts.append(f"{key}={','.join(_quote_param(v) for v in values)}")
+        if _UNSAFE_VALUE.search(self.value):
+            # A line break here would start a new property of the organizer's event.
+            raise ICalError(f"{self.name} value holds a control character")
         return ";".join(parts) + ":" + self.value
 
 
@@ -160,8 +165,17 @@ def fold(line: str, limit: int = 75) -> str:
     return "\r\n ".join(chunks)
 
 
+# RFC 5545 §3.1: a parameter value never holds DQUOTE or CONTROL (all but HTAB below 0x20, and
+# DEL). Values come from parsed text (a quoted value loses its quotes) and, for the edited
+# ATTENDEE line, from mail: a '"' written back would end the quoted value early and let the
+# rest be read as new parameters or as the property value (another attendee's address).
+_UNSAFE_PARAM = re.compile(r'["\x00-\x08\x0a-\x1f\x7f]')
+_UNSAFE_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
 def _quote_param(value: str) -> str:
-    if any(c in value for c in ':;,') and not (value.startswith('"') and value.endswith('"')):
+    value = _UNSAFE_PARAM.sub("", value)
+    if any(c in value for c in ":;,"):
         return f'"{value}"'
     return value
 

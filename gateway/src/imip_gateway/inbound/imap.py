@@ -1,4 +1,4 @@
-"""The invitation account's mailbox over IMAP (requirement 11): read INBOX, hand each message to
+"""The invitation account's mailbox over IMAP: read INBOX, hand each message to
 the Processor, then move it to Processed, Rejected, Forwarded or Unknown.
 
 Never twice, even across a crash: a message is moved only after its decision is committed to
@@ -7,6 +7,8 @@ and move, a second delivery, a UIDVALIDITY change) has the same Message-ID + bod
 Processor answers with the recorded decision and nothing is applied or forwarded again.
 IDLE wakes us within a second of delivery; servers without IDLE are polled every
 `polling_seconds`. Unknown-token messages are deleted after 72 hours (Apple's rule).
+Memory follows one message, not a batch: sizes first, then one body at a time, and a message
+over parts.whole_message_limit is read by parts (parts.read_by_parts), never whole.
 """
 
 from __future__ import annotations
@@ -20,15 +22,18 @@ from collections.abc import Callable
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
+from .parts import assemble, read_by_parts, whole_message_limit
 from .processor import FOLDERS, UNKNOWN, Processor
 from .state import InboundState
 
-__all__ = ["MailboxWorker", "UNKNOWN_KEEP_SECONDS"]
+__all__ = ["MailboxWorker", "UNKNOWN_KEEP_SECONDS", "assemble", "read_by_parts", "whole_message_limit"]
 
 log = logging.getLogger("imip_gateway.inbound.imap")
 
 UNKNOWN_KEEP_SECONDS = 72 * 3600
-FETCH_BATCH = 50
+# Sizes and dates of this many messages per FETCH (a few dozen octets each); bodies are then
+# fetched one message at a time, so memory follows the largest message, not a batch of them.
+META_BATCH = 200
 IDLE_MAX_SECONDS = 25 * 60  # RFC 2177: re-issue IDLE before the server's 30 min timeout
 
 
@@ -134,12 +139,15 @@ class MailboxWorker:
         filed = 0
         oldest = None
         can_move = client.has_capability("MOVE")
-        for start in range(0, len(uids), FETCH_BATCH):
-            batch = uids[start:start + FETCH_BATCH]
-            for uid, data in sorted(client.fetch(batch, ["BODY.PEEK[]", "INTERNALDATE"]).items()):
-                raw = data.get(b"BODY[]") or b""
-                arrival = _as_utc(data.get(b"INTERNALDATE"))
+        for start in range(0, len(uids), META_BATCH):
+            batch = uids[start:start + META_BATCH]
+            for uid, meta in sorted(client.fetch(batch, ["RFC822.SIZE", "INTERNALDATE"]).items()):
+                arrival = _as_utc(meta.get(b"INTERNALDATE"))
+                raw = self._read(uid, int(meta.get(b"RFC822.SIZE") or 0))
+                if raw is None:
+                    continue  # expunged meanwhile by another client
                 decision = self.processor.process(raw, arrival=arrival, imap_ref=(uidvalidity, uid))
+                del raw  # one message in memory at a time
                 if not decision.ready_to_file:
                     # Transient (CalDAV down) or a forward still to send: stays for the next pass.
                     if arrival and (oldest is None or arrival < oldest):
@@ -157,6 +165,15 @@ class MailboxWorker:
             self.expire_unknown()
         self._record_counts()
         return filed
+
+    def _read(self, uid: int, size: int) -> bytes | None:
+        """The message's bytes: whole when small, else only what the Processor reads
+        (read_by_parts). None when the message is gone."""
+        max_itip = self.processor.settings.max_itip_bytes
+        if size > whole_message_limit(max_itip):
+            return read_by_parts(self.client, uid, size, max_itip)
+        data = self.client.fetch([uid], ["BODY.PEEK[]"]).get(uid)
+        return data.get(b"BODY[]") if data is not None else None
 
     def _move(self, uid: int, folder: str, can_move: bool) -> None:
         client = self.client

@@ -1,6 +1,6 @@
 """What an iTIP calendar says: its METHOD and, per VEVENT, who answered what (RFC 5546 §3.2.3).
 
-The METHOD property decides (requirement 13; Outlook does the same, MS-STANOICAL V0079): a
+The METHOD property decides (Outlook does the same, MS-STANOICAL V0079): a
 Content-Type `method=REPLY` on a calendar whose METHOD is COUNTER is a counter proposal. Only
 VEVENT-level ATTENDEEs count: Google puts the organizer's address in an ATTENDEE inside a VALARM
 (ACTION:EMAIL).
@@ -9,10 +9,11 @@ VEVENT-level ATTENDEEs count: Google puts the organizer's address in an ATTENDEE
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from .ical import Component, ICalError, Property, cal_address, parse, unescape_text
+from .ical import Component, ICalError, Property, parse, unescape_text
 
 __all__ = [
     "Instance",
@@ -25,6 +26,9 @@ __all__ = [
 
 PARTSTATS = ("NEEDS-ACTION", "ACCEPTED", "DECLINED", "TENTATIVE", "DELEGATED")
 COMMENT_PROPS = ("COMMENT", "X-CALENDARSERVER-PRIVATE-COMMENT")
+# RFC 5545 §3.8.8.3 statcode, as clients write it: 2.0, 3.7, 5.1.1 (one digit, then one or two
+# dot-separated numbers). It is copied into SCHEDULE-STATUS, so nothing else may pass.
+STATUS_CODE = re.compile(r"[1-5]\.[0-9]{1,2}(\.[0-9]{1,2})?")
 
 
 @dataclass
@@ -139,6 +143,8 @@ def _instance(comp: Component) -> Instance:
                 comments.append(text)
     rstatus = comp.value("REQUEST-STATUS")
     code = rstatus.split(";", 1)[0].strip() if rstatus else None
+    if code and not STATUS_CODE.fullmatch(code):
+        code = None  # not a status code: it never reaches the organizer's SCHEDULE-STATUS
     return Instance(
         component=comp,
         uid=(comp.value("UID") or "").strip() or None,
@@ -165,7 +171,3 @@ def parse_itip(text: str, method_param: str | None) -> ItipMessage:
         if tzid:
             zones[tzid] = tz
     return ItipMessage(calendar, method, method_param, [_instance(e) for e in events], zones)
-
-
-def attendee_address(prop: Property) -> str:
-    return cal_address(prop.value)

@@ -170,13 +170,3 @@ def returned_message(msg: Message) -> Message | None:
         if ctype == "text/rfc822-headers":
             return parse_message(decoded_payload(part))
     return None
-
-
-def text_body(msg: Message, limit: int = 4000) -> str:
-    """The first text/plain part (for log context and forwards), bounded."""
-    for part, _depth in iter_parts(msg):
-        if part is None:
-            break
-        if part.get_content_type() == "text/plain":
-            return decoded_payload(part).decode(_charset(part), errors="replace")[:limit]
-    return ""

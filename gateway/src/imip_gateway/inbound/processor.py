@@ -1,11 +1,10 @@
 """One inbound message in, one decision out: the folder it belongs in and what changed.
 
-The order of checks follows requirements 12–21 of the design notes: loop header, bounce, size
-and shape of the calendar, token, sender authentication, METHOD, validation against the token
-and the stored event, ordering, write-back, forward. Every path ends in a folder; only a
-transient failure (CalDAV unreachable) leaves the message in INBOX for the next pass. No
-exception escapes ``Processor.process``: a bug files the message in Rejected with the
-exception's type as the reason (the traceback is logged at debug level).
+The order of checks: loop header, bounce, size and shape of the calendar, token, sender
+authentication, METHOD, validation against the token and the stored event, ordering, write-back,
+forward. Every path ends in a folder; only a transient failure (CalDAV unreachable) leaves the
+message in INBOX for the next pass. No exception escapes ``Processor.process``: a bug files the
+message in Rejected with the exception's type as the reason (the traceback is logged at debug level).
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import logging
+import re
 import time
 import traceback
 from collections.abc import Callable
@@ -23,7 +23,7 @@ from typing import Protocol
 from . import authres, dsn, eventedit, mime
 from .forward import LOOP_HEADER, build_forward
 from .ical import ICalError, cal_address, parse
-from .itip import PARTSTATS, Instance, ItipMessage, instant_key, parse_itip
+from .itip import PARTSTATS, Instance, ItipMessage, parse_itip
 from .recipients import InviteAddress, TokenCandidate, header_text, token_candidates
 from .state import AppliedReply, InboundState, iso, message_key
 
@@ -41,9 +41,12 @@ log = logging.getLogger("imip_gateway.inbound")
 
 PROCESSED, REJECTED, FORWARDED, UNKNOWN = "Processed", "Rejected", "Forwarded", "Unknown"
 FOLDERS = (PROCESSED, REJECTED, FORWARDED, UNKNOWN)
-# METHODs that never change PARTSTAT here: forwarded to the organizer as information.
-FORWARDED_METHODS = ("COUNTER", "REQUEST", "CANCEL", "PUBLISH", "ADD", "REFRESH", "DECLINECOUNTER")
 PUT_ATTEMPTS = 5
+# Clocks of senders run ahead by minutes at most; a DTSTAMP or Date further ahead than this is
+# read as its arrival time, or one reply dated 2099 would make every later one look older.
+CLOCK_SKEW = dt.timedelta(minutes=5)
+# An address the gateway may write to on a stranger's word: ASCII, no quotes, spaces or controls.
+_PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.?")
 
 
 class TransientError(Exception):
@@ -74,7 +77,7 @@ class InboundSettings:
     site_name: str = "Calendar"
     max_itip_bytes: int = 524288
     max_vevents: int = 100
-    token_ttl_days: int = 90
+    token_ttl_days: int = 90  # judged by the token store (Token.expired), not here
     auth_policy: str = "warn"
     authserv_id: str = ""
     forward_limit_per_hour: int = 20
@@ -113,20 +116,6 @@ class Decision:
                 f'reason="{reason}"')
 
 
-def _token_time(value) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, dt.datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)).timestamp()
-    if isinstance(value, (int, float)):
-        return float(value)
-    try:
-        parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)).timestamp()
-
-
 def _date_header(msg: Message) -> dt.datetime | None:
     try:
         value = email.utils.parsedate_to_datetime(str(msg.get("Date", "")))
@@ -145,19 +134,90 @@ def _body_of(raw: bytes) -> bytes:
     return b""
 
 
+def _clamped(text: str | None, arrival: str | None) -> str | None:
+    """`text` (a DTSTAMP or Date header, ISO, UTC, comparable as text), but never later than the
+    message's arrival plus CLOCK_SKEW: a reply from the future must not outrank every later one.
+    Applied when two replies are compared, never when one is stored: stored as written, two
+    copies of one reply stay equal whatever second each arrived in."""
+    if text and arrival:
+        limit = (dt.datetime.strptime(arrival, "%Y-%m-%dT%H:%M:%SZ") + CLOCK_SKEW).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return arrival if text > limit else text
+    return text
+
+
 def newer(reply: AppliedReply, last: AppliedReply) -> bool:
     """RFC 5546 §2.1.5: higher SEQUENCE wins; then later DTSTAMP; then later Date header
     (iOS and Outlook for Mac copy the request's DTSTAMP into every reply); arrival only where a
     Date is missing. All equal: not newer, so replaying a message changes nothing."""
     if reply.sequence != last.sequence:
         return reply.sequence > last.sequence
-    if reply.dtstamp and last.dtstamp and reply.dtstamp != last.dtstamp:
-        return reply.dtstamp > last.dtstamp
+    by_stamp = _later(reply.dtstamp, last.dtstamp, reply.arrival, last.arrival)
+    if by_stamp is not None:
+        return by_stamp
     if reply.date_header and last.date_header:
-        return reply.date_header > last.date_header
+        return bool(_later(reply.date_header, last.date_header, reply.arrival, last.arrival))
     if reply.arrival and last.arrival:
         return reply.arrival > last.arrival
     return False
+
+
+def _later(value: str | None, last: str | None, arrival: str | None, last_arrival: str | None) -> bool | None:
+    """Whether `value` is later than `last` (two DTSTAMPs or two Date headers), or None when
+    that cannot tell. Equal as written means equal: each clamped to its own arrival, the same
+    future stamp would otherwise read as two times, and a replayed copy would win."""
+    if not value or not last or value == last:
+        return None
+    value, last = _clamped(value, arrival), _clamped(last, last_arrival)
+    return None if value == last else value > last
+
+
+@dataclass
+class _Reply:
+    """What every step of one REPLY's write-back needs."""
+
+    itip: ItipMessage
+    token: object
+    base: dict
+    organizer: str
+    attendee: str
+    date_header: str | None
+    arrival: dt.datetime
+    rejected: Callable[..., Decision]
+
+
+@dataclass
+class _Edits:
+    """What the instances of one REPLY did to the stored event."""
+
+    applied: list = field(default_factory=list)
+    outcomes: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    changed: bool = False
+
+
+def _statuses(partstat: str, request_status: str | None) -> tuple[str | None, str]:
+    """(new PARTSTAT or None, SCHEDULE-STATUS): a 3.x/5.x REQUEST-STATUS reports a failure and
+    changes no PARTSTAT. `request_status` is a validated status code (itip.STATUS_CODE)."""
+    if request_status and request_status[:1] in ("3", "5"):
+        return None, request_status
+    return partstat, request_status if request_status and request_status[:1] == "2" else "2.0"
+
+
+def _applied_decision(ctx: _Reply, edits: _Edits) -> Decision:
+    """The Processed decision, with a forward when the reply carries a comment or a proposal."""
+    itip = ctx.itip
+    comments = [c for inst in itip.instances for c in inst.comments]
+    proposal = _proposal_text(itip) if any(i.proposal for i in itip.instances) else ""
+    decision = Decision(PROCESSED, "applied " + ", ".join(edits.outcomes),
+                        "" if edits.changed else "event already said so", **ctx.base, applied=edits.applied)
+    if comments or proposal:
+        decision.forward_kind = "counter" if proposal else "comment"
+        decision.forward_to = ctx.organizer
+        decision.forward_details = "\n\n".join(filter(None, [
+            "Comment: " + "\n".join(comments) if comments else "", proposal]))
+        decision.reason = (decision.reason + "; " if decision.reason else "") + (
+            "proposal forwarded" if proposal else "comment forwarded")
+    return decision
 
 
 class Processor:
@@ -283,27 +343,11 @@ class Processor:
             return self._bounce(msg, bounce)
 
         extraction = mime.extract_calendars(msg, settings.max_itip_bytes)
-        cal_part = extraction.first
-        itip: ItipMessage | None = None
-        parse_error = None
-        if cal_part is not None:
-            try:
-                itip = parse_itip(cal_part.text, cal_part.method_param)
-            except ICalError as exc:
-                parse_error = str(exc)
-
-        organizer_value = itip.organizer if itip else None
-        candidates = token_candidates(msg, self.invite, organizer_value)
-        token = None
-        for cand in candidates:
-            token = self.lookup_token(cand.token)
-            if token is not None:
-                break
+        itip, parse_error = _read_itip(extraction.first)
+        candidates = token_candidates(msg, self.invite, itip.organizer if itip else None)
+        token = self._lookup(candidates)
         if token is None:
-            if candidates:
-                return Decision(UNKNOWN, "unknown token", f"token {candidates[0].token[:8]}… from "
-                                f"{candidates[0].source} is not ours (kept 72 h)", token=candidates[0].token)
-            return Decision(REJECTED, "rejected", "not addressed to a token address; nobody to forward to")
+            return self._unknown(candidates, itip)
 
         base = dict(token=token.token, uid=token.uid, attendee=cal_address(token.attendee))
         organizer_addr = cal_address(token.organizer)
@@ -313,30 +357,18 @@ class Processor:
                             forward_kind="rejected" if forward else None, forward_details=details,
                             forward_to=organizer_addr if forward else None)
 
-        created = _token_time(getattr(token, "accessed", None)) or _token_time(getattr(token, "created", None))
-        if created is not None and self.clock() - created > settings.token_ttl_days * 86400:
-            return rejected(f"token expired (older than {settings.token_ttl_days} days)")
+        if getattr(token, "expired", False):
+            # The token store judges a token's lifetime (contract: Token.expired); a late reply
+            # still reaches the organizer, once, instead of vanishing.
+            decision = rejected("token expired: the reply came after the invitation's reply address "
+                                "was retired; forwarded to the organizer")
+            decision.outcome = "expired token"
+            return decision
 
-        if extraction.oversize:
-            return rejected(f"calendar part of {max(extraction.oversize)} bytes exceeds max_itip_bytes "
-                            f"{settings.max_itip_bytes}")
-        if extraction.truncated:
-            return rejected(f"more than {mime.MAX_PARTS} MIME parts or nested deeper than {mime.MAX_DEPTH}")
-        if cal_part is None:
-            return Decision(FORWARDED, "forwarded", "no calendar part (non-iTIP mail)", **base,
-                            forward_kind="non-itip", forward_to=organizer_addr)
-        if itip is None:
-            return rejected(f"calendar part unreadable: {parse_error}")
-        if len(itip.instances) > settings.max_vevents:
-            return rejected(f"{len(itip.instances)} VEVENTs exceed the limit of {settings.max_vevents}")
-        if itip.method_mismatch:
-            log.info("inbound message %s: Content-Type method=%s but METHOD:%s; METHOD decides",
-                     msg.get("Message-ID", "-"), itip.method_param, itip.calendar.value("METHOD"))
+        refused = self._shape_problem(msg, extraction, itip, parse_error, base, organizer_addr, rejected)
+        if refused is not None:
+            return refused
         method = itip.method
-        if not method:
-            # RFC 6047 §2.4 Note 2: no method anywhere is not an iMIP part (a person's .ics).
-            return Decision(FORWARDED, "forwarded", "calendar without METHOD (not iTIP)", **base,
-                            forward_kind="non-itip", forward_to=organizer_addr)
 
         verdict = authres.evaluate(msg, settings.auth_policy, settings.authserv_id)
         if not verdict.passed:
@@ -353,6 +385,70 @@ class Processor:
                             forward_kind="request", forward_to=organizer_addr)
         return self._reply(msg, itip, token, base, organizer_addr, arrival, rejected)
 
+    def _shape_problem(self, msg, extraction, itip, parse_error, base, organizer_addr, rejected) -> Decision | None:
+        """The decision when the calendar is missing, too big, unreadable or not iTIP; else None."""
+        settings = self.settings
+        if extraction.oversize:
+            return rejected(f"calendar part of {max(extraction.oversize)} bytes exceeds max_itip_bytes "
+                            f"{settings.max_itip_bytes}")
+        if extraction.truncated:
+            return rejected(f"more than {mime.MAX_PARTS} MIME parts or nested deeper than {mime.MAX_DEPTH}")
+        if extraction.first is None:
+            return Decision(FORWARDED, "forwarded", "no calendar part (non-iTIP mail)", **base,
+                            forward_kind="non-itip", forward_to=organizer_addr)
+        if itip is None:
+            return rejected(f"calendar part unreadable: {parse_error}")
+        if len(itip.instances) > settings.max_vevents:
+            return rejected(f"{len(itip.instances)} VEVENTs exceed the limit of {settings.max_vevents}")
+        if itip.method_mismatch:
+            log.info("inbound message %s: Content-Type method=%s but METHOD:%s; METHOD decides",
+                     msg.get("Message-ID", "-"), itip.method_param, itip.calendar.value("METHOD"))
+        if not itip.method:
+            # RFC 6047 §2.4 Note 2: no method anywhere is not an iMIP part (a person's .ics).
+            return Decision(FORWARDED, "forwarded", "calendar without METHOD (not iTIP)", **base,
+                            forward_kind="non-itip", forward_to=organizer_addr)
+        return None
+
+    def _lookup(self, candidates: list[TokenCandidate]):
+        for cand in candidates:
+            token = self.lookup_token(cand.token)
+            if token is not None:
+                return token
+        return None
+
+    def _unknown(self, candidates: list[TokenCandidate], itip: ItipMessage | None) -> Decision:
+        """No token of ours: forwarded once to a local organizer the calendar names, else
+        Unknown (kept 72 h, Apple's rule) or, without any token address, Rejected."""
+        if not candidates:
+            return Decision(REJECTED, "rejected", "not addressed to a token address; nobody to forward to")
+        first = candidates[0]
+        organizer = self._local_organizer(itip)
+        if organizer is None:
+            return Decision(UNKNOWN, "unknown token", f"token {first.token[:8]}… from {first.source} is not ours "
+                            "(kept 72 h)", token=first.token)
+        return Decision(REJECTED, "unknown token", f"token {first.token[:8]}… from {first.source} is not known "
+                        "(expired and purged?); forwarded to the organizer the calendar names",
+                        token=first.token, forward_kind="rejected", forward_to=organizer)
+
+    def _local_organizer(self, itip: ItipMessage | None) -> str | None:
+        """The calendar's ORGANIZER (its EMAIL parameter, then its value) when it is a plain
+        address in one of our domains and not the invitation address itself: mail from a
+        stranger must not make the gateway write to anyone outside, nor to itself."""
+        if itip is None:
+            return None
+        for inst in itip.instances:
+            prop = inst.component.get("ORGANIZER")
+            if prop is None:
+                continue
+            for value in (prop.param("EMAIL"), prop.value):
+                address = cal_address(value)
+                local, _at, domain = address.rpartition("@")
+                if (not _PLAIN_ADDRESS.fullmatch(address) or domain.rstrip(".") not in self.invite.domains
+                        or local.partition("+")[0] == self.invite.local):
+                    continue
+                return address
+        return None
+
     # ------------------------------------------------------------------ REPLY
     def _reply(self, msg, itip: ItipMessage, token, base, organizer_addr, arrival, rejected) -> Decision:
         attendee = base["attendee"]
@@ -367,107 +463,98 @@ class Processor:
             if partstat not in PARTSTATS:
                 return rejected(f"PARTSTAT {partstat or '(none)'} is not a VEVENT participation status")
 
-        date_header = iso(_date_header(msg))
+        ctx = _Reply(itip, token, base, organizer_addr, attendee, iso(_date_header(msg)), arrival, rejected)
         for attempt in range(PUT_ATTEMPTS):
-            result = self._write_back(itip, token, base, organizer_addr, attendee, date_header, arrival,
-                                      rejected)
+            result = self._write_back(ctx)
             if result is not None:
                 return result
             log.info("inbound uid=%s: event changed meanwhile (412), re-reading (attempt %d)",
                      token.uid, attempt + 1)
         raise TransientError(f"event {token.uid} kept changing under us ({PUT_ATTEMPTS} times 412)")
 
-    def _write_back(self, itip, token, base, organizer_addr, attendee, date_header, arrival, rejected):
-        stored = self.events.find(token.organizer, token.uid)
+    def _write_back(self, ctx: _Reply) -> Decision | None:
+        """Read the organizer's event, edit each instance the reply names, write it back with
+        If-Match. None on 412 (the caller re-reads)."""
+        loaded = self._load_event(ctx)
+        if isinstance(loaded, Decision):
+            return loaded
+        stored, calendar = loaded
+        edits = _Edits()
+        for inst in ctx.itip.instances:
+            refused = self._edit_instance(ctx, calendar, inst, edits)
+            if refused is not None:
+                return refused
+        if not edits.applied:
+            return Decision(PROCESSED, "ignored", "not newer than the last applied reply "
+                            f"({', '.join(edits.skipped)})", **ctx.base)
+        if edits.changed and not self.events.put(stored, calendar.serialize()):
+            return None  # 412: re-read and decide again
+        return _applied_decision(ctx, edits)
+
+    def _load_event(self, ctx: _Reply):
+        """(stored, parsed calendar) of the token's event, or the Decision that ends here."""
+        stored = self.events.find(ctx.token.organizer, ctx.token.uid)
         if stored is None:
-            return rejected("the event no longer exists")
+            return ctx.rejected("the event no longer exists")
         try:
             calendar = parse(stored.text)
         except ICalError as exc:
-            return rejected(f"stored event unreadable: {exc}")
-        stored_master = eventedit.master(calendar) or (eventedit.events(calendar) or [None])[0]
-        if stored_master is None:
-            return rejected("stored object has no VEVENT")
-        stored_org = cal_address(stored_master.value("ORGANIZER"))
-        if stored_org != organizer_addr:
-            return rejected(f"the event's organizer is now {stored_org or '(none)'}, not the token's")
+            return ctx.rejected(f"stored event unreadable: {exc}")
+        first = eventedit.master(calendar) or (eventedit.events(calendar) or [None])[0]
+        if first is None:
+            return ctx.rejected("stored object has no VEVENT")
+        stored_org = cal_address(first.value("ORGANIZER"))
+        if stored_org != ctx.organizer:
+            return ctx.rejected(f"the event's organizer is now {stored_org or '(none)'}, not the token's")
+        return stored, calendar
 
-        applied = []
-        outcomes = []
-        changed = False
-        skipped = []
-        for inst in itip.instances:
-            rid_key = instant_key(inst.recurrence_id) or ""
-            comp = eventedit.find_component(calendar, inst.recurrence_id)
-            creating = False
-            if comp is None:
-                # An instance without an override yet: it must be an instance of the series.
-                if stored_master is None or not eventedit.recurring(stored_master):
-                    return rejected(f"RECURRENCE-ID {inst.recurrence_id.value} on an event that does not recur")
-                if eventedit.excluded(stored_master, inst.recurrence_id):
-                    return rejected(f"instance {inst.recurrence_id.value} was removed from the series")
-                if eventedit.attendee_on(stored_master, attendee) is None:
-                    return rejected("attendee is not invited (party crasher, not added)", details=_who(inst))
-                creating = True
-            elif eventedit.attendee_on(comp, attendee) is None:
-                return rejected("attendee is not invited (party crasher, not added)", details=_who(inst))
+    def _edit_instance(self, ctx: _Reply, calendar, inst: Instance, edits: _Edits) -> Decision | None:
+        """Apply one VEVENT of the reply to `calendar` (recorded in `edits`); a Decision when
+        the whole reply must stop (not an instance, not invited, stale)."""
+        target = eventedit.locate(calendar, inst.recurrence_id, ctx.itip.vtimezones)
+        if isinstance(target, str):
+            return ctx.rejected(target)
+        holder = target.component if target.component is not None else eventedit.master(calendar)
+        if eventedit.attendee_on(holder, ctx.attendee) is None:
+            return ctx.rejected("attendee is not invited (party crasher, not added)", details=_who(inst))
+        threshold = self._stale_threshold(ctx, target, holder)
+        if inst.sequence is not None and inst.sequence < threshold:
+            return Decision(REJECTED, "stale", f"SEQUENCE {inst.sequence} is older than {threshold}", **ctx.base)
 
-            # Stale: older than what we last sent this attendee (or than the event itself).
-            threshold = None
-            if self.last_sent_sequence is not None:
-                threshold = self.last_sent_sequence(token.organizer, token.uid, rid_key, attendee)
-            if threshold is None:
-                source = comp if comp is not None else stored_master
-                try:
-                    threshold = int((source.value("SEQUENCE") or "0").strip())
-                except ValueError:
-                    threshold = 0
-            if inst.sequence is not None and inst.sequence < threshold:
-                return Decision(REJECTED, "stale", f"SEQUENCE {inst.sequence} is older than {threshold}",
-                                **base)
+        last = self.state.last_applied(ctx.organizer, ctx.token.uid, target.key, ctx.attendee)
+        partstat = inst.attendees[0].param("PARTSTAT").upper()
+        candidate = AppliedReply(
+            sequence=inst.sequence if inst.sequence is not None else (last.sequence if last else 0),
+            dtstamp=iso(inst.dtstamp), date_header=ctx.date_header,
+            arrival=iso(ctx.arrival), partstat=partstat, message_key="")
+        if last is not None and not newer(candidate, last):
+            edits.skipped.append(target.key or "master")
+            return None
 
-            last = self.state.last_applied(organizer_addr, token.uid, rid_key, attendee)
-            partstat = inst.attendees[0].param("PARTSTAT").upper()
-            candidate = AppliedReply(
-                sequence=inst.sequence if inst.sequence is not None else (last.sequence if last else 0),
-                dtstamp=iso(inst.dtstamp), date_header=date_header, arrival=iso(arrival),
-                partstat=partstat, message_key="")
-            if last is not None and not newer(candidate, last):
-                skipped.append(rid_key or "master")
-                continue
+        new_partstat, schedule_status = _statuses(partstat, inst.request_status)
+        comp = target.component
+        if comp is None:
+            comp = eventedit.create_override(calendar, target.recurrence_id)
+            edits.changed = True
+        edits.changed |= eventedit.set_attendee_status(eventedit.attendee_on(comp, ctx.attendee),
+                                                       new_partstat, schedule_status)
+        edits.applied.append(((ctx.organizer, ctx.token.uid, target.key, ctx.attendee), candidate))
+        label = new_partstat or f"SCHEDULE-STATUS {schedule_status}"
+        edits.outcomes.append(label + (f" for {inst.recurrence_id.value}" if inst.recurrence_id else ""))
+        return None
 
-            rstatus = inst.request_status
-            if rstatus and rstatus[:1] in ("3", "5"):
-                new_partstat, schedule_status = None, rstatus  # a failure report changes no PARTSTAT
-            else:
-                new_partstat = partstat
-                schedule_status = rstatus if rstatus and rstatus[:1] == "2" else "2.0"
-            if creating:
-                comp = eventedit.create_override(calendar, inst.recurrence_id)
-                changed = True
-            att = eventedit.attendee_on(comp, attendee)
-            changed |= eventedit.set_attendee_status(att, new_partstat, schedule_status)
-            applied.append(((organizer_addr, token.uid, rid_key, attendee), candidate))
-            label = new_partstat or f"SCHEDULE-STATUS {schedule_status}"
-            outcomes.append(label + (f" for {inst.recurrence_id.value}" if inst.recurrence_id else ""))
-
-        if not applied:
-            return Decision(PROCESSED, "ignored", f"not newer than the last applied reply ({', '.join(skipped)})",
-                            **base)
-        if changed and not self.events.put(stored, calendar.serialize()):
-            return None  # 412: re-read and decide again
-        comments = [c for inst in itip.instances for c in inst.comments]
-        proposal = _proposal_text(itip) if any(i.proposal for i in itip.instances) else ""
-        decision = Decision(PROCESSED, "applied " + ", ".join(outcomes),
-                            "" if changed else "event already said so", **base, applied=applied)
-        if comments or proposal:
-            decision.forward_kind = "counter" if proposal else "comment"
-            decision.forward_to = organizer_addr
-            decision.forward_details = "\n\n".join(filter(None, [
-                "Comment: " + "\n".join(comments) if comments else "", proposal]))
-            decision.reason = (decision.reason + "; " if decision.reason else "") + (
-                "proposal forwarded" if proposal else "comment forwarded")
-        return decision
+    def _stale_threshold(self, ctx: _Reply, target: eventedit.Target, holder) -> int:
+        """The SEQUENCE last mailed to this attendee for this instance (the outbound records,
+        per attendee: a CANCEL to someone else never makes this reply stale); without a record,
+        the stored component's own SEQUENCE."""
+        if self.last_sent_sequence is not None:
+            sent = self.last_sent_sequence(ctx.token.organizer, ctx.token.uid, target.key, ctx.attendee)
+            if sent is not None:
+                return sent
+        try:
+            return int((holder.value("SEQUENCE") or "0").strip())
+        except ValueError:
+            return 0
 
     # ------------------------------------------------------------------ bounces
     def _bounce(self, msg: Message, bounce: dsn.Bounce) -> Decision:
@@ -519,6 +606,16 @@ class Processor:
                 return Decision(PROCESSED, "bounce", f"invitation undeliverable{status}: SCHEDULE-STATUS 5.1",
                                 **base)
         raise TransientError(f"event {token.uid} kept changing under us")
+
+
+def _read_itip(cal_part) -> tuple[ItipMessage | None, str | None]:
+    """(the parsed calendar part or None, the parse error or None)."""
+    if cal_part is None:
+        return None, None
+    try:
+        return parse_itip(cal_part.text, cal_part.method_param), None
+    except ICalError as exc:
+        return None, str(exc)
 
 
 def _who(inst: Instance) -> str:

@@ -1,6 +1,6 @@
 """Where a reply's token may be: the envelope recipient first, then To/Cc, then ORGANIZER.
 
-The token is the plus-part of `<invite-local>+<token>@<domain>` (requirement 12). Apple's
+The token is the plus-part of `<invite-local>+<token>@<domain>`. Apple's
 gateway read only the first To address; real replies often go to the token address only through
 the envelope (Bcc-like delivery, list expansion, an alias), which our own Postfix records in
 X-Original-To and Dovecot in Delivered-To.

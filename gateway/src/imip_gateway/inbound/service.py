@@ -1,9 +1,10 @@
-"""The inbound half inside `imip-gateway run`: InboundService(cfg, conn).run_forever(stop).
+"""The inbound half inside `imip-gateway run`: InboundService(cfg, conn, ...).run_forever(stop).
 
-imip_gateway.service starts `run(cfg, stop)` in its own thread with its own database
-connection. IMAP or CalDAV failures never end the loop: it backs off (doubling, capped at five
-minutes) and logs one line per failure; the state database keeps every decision, so a restart
-resumes where the last run stopped.
+imip_gateway.service starts `run(cfg, stop, ...)` in its own thread with its own database
+connection, handing it the clients it made once for both halves (no secret is read here).
+IMAP or CalDAV failures never end the loop: it backs off (doubling, capped at five minutes) and
+logs one line per failure; the state database keeps every decision, so a restart resumes where
+the last run stopped.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from imip_gateway import db, wake
 from imip_gateway.caldav_client import CalDAVClient
 from imip_gateway.config import Config
-from imip_gateway.credentials import read_secret
+from imip_gateway.submission import Submitter
 from imip_gateway.tokens import TokenStore
 
 from .events import CalDAVEvents
@@ -44,14 +46,8 @@ def settings_from_config(cfg: Config) -> InboundSettings:
     )
 
 
-def _sender(cfg: Config):
+def _sender(cfg: Config, submitter: Submitter):
     """Forwards go out like invitations: SMTP submission as the invitation account."""
-    if not cfg.smtp.user:
-        return None
-    from imip_gateway.outbound.smtp import Submitter
-
-    submitter = Submitter(cfg.smtp.host, cfg.smtp.port, cfg.smtp.user, read_secret(cfg.smtp.password_credential),
-                          starttls=cfg.smtp.starttls, ca_file=cfg.smtp.ca_file, timeout=cfg.smtp.timeout_seconds)
 
     def send(message) -> None:
         outcome = submitter.send(message, cfg.invitations.address, str(message["To"]))
@@ -67,37 +63,40 @@ def _sender(cfg: Config):
 
 
 class InboundService:
-    def __init__(self, cfg: Config, conn, *, imap_password: str | None = None,
-                 caldav: CalDAVClient | None = None, send=None, connect=None):
+    def __init__(self, cfg: Config, conn, *, imap_password: str, caldav: CalDAVClient,
+                 submitter: Submitter | None = None, send=None, connect=None,
+                 mailed_sequence: Callable[..., int | None] | None = None):
+        """The clients come from `imip-gateway run` (secrets read once there): the CalDAV client
+        of this thread and the Submitter shared with the outbound half. `send` replaces the
+        Submitter for forwards (tests); without either, nothing is forwarded.
+
+        `mailed_sequence(conn, uid, recurrence_id, attendee)` says what was last mailed to an
+        attendee (the outbound half's record; `imip-gateway run` hands it in, so this half
+        imports nothing of the other); without it a reply is judged against the stored event."""
         self.cfg = cfg
         self.conn = conn
         self.state = InboundState(conn)
-        if caldav is None:
-            caldav = CalDAVClient(cfg.caldav.url, cfg.caldav.user, read_secret(cfg.caldav.password_credential),
-                                  ca_file=cfg.caldav.ca_file)
         self.caldav = caldav
-        tokens = TokenStore(conn)
+        # With the lifetime, a reply to a token whose event ended long ago is told apart at once.
+        tokens = TokenStore(conn, ttl_days=cfg.gateway.token_ttl_days)
+        if send is None and submitter is not None:
+            send = _sender(cfg, submitter)
         self.processor = Processor(
             settings_from_config(cfg), self.state, tokens.lookup, CalDAVEvents(caldav, conn),
-            send=send if send is not None else _sender(cfg),
-            last_sent_sequence=self._last_sent_sequence,
+            send=send, last_sent_sequence=self._last_sent_sequence,
         )
         self.worker = MailboxWorker(
             host=cfg.imap.host, port=cfg.imap.port, tls=cfg.imap.tls, user=cfg.imap.user,
-            password=imap_password if imap_password is not None else read_secret(cfg.imap.password_credential),
-            ca_file=cfg.imap.ca_file, processor=self.processor, state=self.state,
+            password=imap_password, ca_file=cfg.imap.ca_file, processor=self.processor, state=self.state,
             polling_seconds=cfg.imap.polling_seconds, connect=connect)
         self.failures = 0
+        self._mailed_sequence = mailed_sequence
 
-    def _last_sent_sequence(self, _organizer: str, uid: str, rid: str, _attendee: str) -> int | None:
-        try:
-            from imip_gateway.outbound.schema import last_sent_sequence
-        except ImportError:
+    def _last_sent_sequence(self, _organizer: str, uid: str, rid: str, attendee: str) -> int | None:
+        """What was last mailed to this attendee (same database), when the service said how to read it."""
+        if self._mailed_sequence is None:
             return None
-        try:
-            return last_sent_sequence(self.conn, uid, rid)
-        except Exception:  # noqa: BLE001 - no outbound tables: fall back to the event's SEQUENCE
-            return None
+        return self._mailed_sequence(self.conn, uid, rid, attendee)
 
     def run_once(self) -> int:
         """One pass over INBOX; raises on IMAP failure (run_forever backs off)."""
@@ -112,7 +111,8 @@ class InboundService:
                 self.run_once()
                 self.failures = 0
                 self.worker.wait(stop)
-            except Exception as exc:  # noqa: BLE001 - IMAP/CalDAV down: back off and retry
+            # IMAP/CalDAV down: back off and retry.
+            except Exception as exc:  # pylint: disable=broad-exception-caught
                 self.failures += 1
                 delay = min(MAX_BACKOFF, 2.0 ** min(self.failures, 9))
                 self.state.set_status(imap_last_error=f"{type(exc).__name__}: {exc}"[:300],
@@ -125,10 +125,12 @@ class InboundService:
         self.caldav.close()
 
 
-def run(cfg: Config, stop: threading.Event) -> None:
-    """Entry point used by imip_gateway.service (own thread, own connection)."""
+def run(cfg: Config, stop: threading.Event, *, imap_password: str, caldav: CalDAVClient,
+        submitter: Submitter, mailed_sequence: Callable[..., int | None] | None = None) -> None:
+    """Entry point used by imip_gateway.service (own thread, own connection, shared clients)."""
     conn = db.connect(cfg.gateway.db_path)
     try:
-        InboundService(cfg, conn).run_forever(stop)
+        InboundService(cfg, conn, imap_password=imap_password, caldav=caldav, submitter=submitter,
+                       mailed_sequence=mailed_sequence).run_forever(stop)
     finally:
         conn.close()

@@ -22,7 +22,7 @@ __all__ = [
 
 def message_key(message_id: str, body: bytes) -> tuple[str, str]:
     """(key, body hash): the same Message-ID with the same body is the same message, whatever
-    the Received headers of its delivery say (requirement 11)."""
+    the Received headers of its delivery say."""
     body_hash = hashlib.sha256(body).hexdigest()
     key = hashlib.sha256(f"{message_id.strip()}\0{body_hash}".encode("utf-8", "replace")).hexdigest()
     return key, body_hash
@@ -80,12 +80,6 @@ class InboundState:
     # ------------------------------------------------------------------ messages
     def get(self, key: str) -> MessageRecord | None:
         row = self.conn.execute(f"SELECT {_RECORD_COLUMNS} FROM inbound_messages WHERE key = ?", (key,)).fetchone()
-        return MessageRecord(*row) if row else None
-
-    def by_imap(self, uidvalidity: int, imap_uid: int) -> MessageRecord | None:
-        row = self.conn.execute(
-            f"SELECT {_RECORD_COLUMNS} FROM inbound_messages WHERE uidvalidity = ? AND imap_uid = ?",
-            (uidvalidity, imap_uid)).fetchone()
         return MessageRecord(*row) if row else None
 
     def begin(self, key: str, message_id: str, body_hash: str, imap_ref: tuple[int, int] | None) -> MessageRecord:
@@ -186,11 +180,6 @@ class InboundState:
             except (TypeError, ValueError):
                 out[name] = value
         return out
-
-    def unfiled(self) -> list[MessageRecord]:
-        rows = self.conn.execute(f"SELECT {_RECORD_COLUMNS} FROM inbound_messages WHERE state != 'filed' "
-                                 "ORDER BY first_seen").fetchall()
-        return [MessageRecord(*r) for r in rows]
 
 
 def iso(value: dt.datetime | None) -> str | None:

@@ -1,5 +1,7 @@
-"""The inbound part of `imip-gateway status`: last IMAP login and error, messages per folder,
-the oldest message still waiting in INBOX, decisions in the last 24 hours. Read-only."""
+"""The inbound part of `imip-gateway status`: last IMAP login and error, the last pass over INBOX
+against the polling interval, messages per folder, the oldest message still waiting in INBOX,
+decisions in the last 24 hours; checks() judges them as the outbound half's ✓ / ✖ / ? lines.
+Read-only."""
 
 from __future__ import annotations
 
@@ -19,6 +21,13 @@ def _when(value) -> str | None:
         return str(value)
 
 
+def _age(value, now: float) -> int | None:
+    try:
+        return max(0, round(now - float(value)))
+    except (TypeError, ValueError):
+        return None
+
+
 def collect(conn, cfg: Config) -> dict:
     if not cfg.imap.enabled:
         return {"enabled": False, "note": "[imap] host not set: replies are not read"}
@@ -32,10 +41,10 @@ def collect(conn, cfg: Config) -> dict:
             values[name] = json.loads(value)
         except (TypeError, ValueError):
             values[name] = value
-    since = time.time() - 86400
+    now = time.time()
     decisions = {row[0]: row[1] for row in conn.execute(
         "SELECT folder, count(*) FROM inbound_messages WHERE updated >= ? AND folder IS NOT NULL GROUP BY folder",
-        (since,))}
+        (now - 86400,))}
     waiting = conn.execute("SELECT count(*) FROM inbound_messages WHERE state != 'filed'").fetchone()[0]
     return {
         "enabled": True,
@@ -45,6 +54,8 @@ def collect(conn, cfg: Config) -> dict:
         "last_error": values.get("imap_last_error"),
         "last_error_time": _when(values.get("imap_last_error_time")),
         "last_pass": _when(values.get("imap_last_pass")),
+        "last_pass_age_seconds": _age(values.get("imap_last_pass"), now),
+        "polling_seconds": cfg.imap.polling_seconds,
         "folders": values.get("imap_folder_counts") or {},
         "oldest_unprocessed": values.get("imap_oldest_unprocessed"),
         "not_filed": waiting,
@@ -52,15 +63,62 @@ def collect(conn, cfg: Config) -> dict:
     }
 
 
+JOURNAL = "journalctl -u imip-gateway -n 50"
+PASSWORD_FIX = ("check the invitation account's password "
+                "(playbooks/invitation_account.yml --check --diff shows which copy drifted)")
+
+
+def _check(check_id: str, status: str, text: str, fix: str = "") -> dict:
+    return {"id": check_id, "status": status, "text": text, "fix": fix}
+
+
+def _login_check(report: dict) -> dict:
+    ok = report.get("last_login_ok")
+    when = f" ({report['last_login_time']})" if report.get("last_login_time") else ""
+    if ok is False:
+        return _check("inbound.login", "fail", f"IMAP login failed as {report.get('imap')}{when}: "
+                      f"{report.get('last_error')}", PASSWORD_FIX)
+    if ok:
+        return _check("inbound.login", "ok", f"last IMAP login as {report.get('imap')}: succeeded{when}")
+    return _check("inbound.login", "unknown", f"no IMAP login as {report.get('imap')} yet")
+
+
+def _pass_check(report: dict) -> dict:
+    """Passes come at least every polling_seconds (IDLE wakes that often too): three missed ones
+    and a minute mean the inbound half is not reading replies."""
+    age, polling = report.get("last_pass_age_seconds"), report.get("polling_seconds") or 0
+    error = f"; last error ({report['last_error_time']}): {report['last_error']}" if report.get("last_error") else ""
+    if age is None:
+        return _check("inbound.pass", "fail" if error else "unknown", f"no pass over INBOX yet{error}",
+                      f"read why: {JOURNAL}" if error else "")
+    allowed = 3 * polling + 60
+    if age > allowed:
+        return _check("inbound.pass", "fail", f"last pass over INBOX {age // 60} min ago ({report['last_pass']}), "
+                      f"allowed {allowed} s (polling every {polling} s): replies are not being read{error}",
+                      f"check the IMAP server and the invitation account's login; {JOURNAL}")
+    return _check("inbound.pass", "ok", f"last pass over INBOX {age} s ago (polling every {polling} s)")
+
+
+def _inbox_check(report: dict) -> dict:
+    folders = ", ".join(f"{name} {count}" for name, count in sorted((report.get("folders") or {}).items()))
+    decisions = ", ".join(f"{name} {count}" for name, count in sorted((report.get("decisions_last_24h") or {}).items()))
+    tail = f" (folders: {folders or 'not counted yet'}; filed in 24 h: {decisions or 'none'})"
+    if report.get("oldest_unprocessed"):
+        return _check("inbound.waiting", "fail",
+                      f"a reply has waited in INBOX since {report['oldest_unprocessed']}{tail}",
+                      f"CalDAV or SMTP was unreachable when it was read; see {JOURNAL}")
+    return _check("inbound.waiting", "ok", f"no reply waiting in INBOX, {report.get('not_filed', 0)} being filed{tail}")
+
+
+def checks(report: dict) -> list[dict]:
+    """The inbound half's lines of `imip-gateway status`: {id, status (ok | fail | unknown), text, fix}."""
+    if not report.get("enabled"):
+        return [_check("inbound.enabled", "unknown", report.get("note") or "replies are not read")]
+    if "last_login_ok" not in report:
+        return [_check("inbound.enabled", "unknown", report.get("note") or "the inbound half has not run yet")]
+    return [_login_check(report), _pass_check(report), _inbox_check(report)]
+
+
 def problems(report: dict) -> list[str]:
     """What is wrong with the inbound side, with what to do (empty when healthy)."""
-    out = []
-    if not report.get("enabled") or "last_login_ok" not in report:
-        return out
-    if report["last_login_ok"] is False:
-        out.append(f"IMAP login failed: {report['last_error']}; check the invitation account's password "
-                   f"(playbooks/invitation_account.yml --check --diff shows which copy drifted)")
-    if report.get("oldest_unprocessed"):
-        out.append(f"a reply has waited in INBOX since {report['oldest_unprocessed']}: CalDAV or SMTP was "
-                   f"unreachable; see the journal of imip-gateway")
-    return out
+    return [f"{c['text']}; {c['fix']}" if c["fix"] else c["text"] for c in checks(report) if c["status"] == "fail"]

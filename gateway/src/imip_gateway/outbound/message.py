@@ -1,4 +1,4 @@
-"""The RFC 6047 message around an iTIP object (requirements 5, 7, 21), built with `email`.
+"""The RFC 6047 message around an iTIP object, built with `email`.
 
     multipart/mixed
       multipart/alternative
@@ -8,7 +8,9 @@
       application/ics; name=invite.ics             (the same object as an attachment)
 
 Headers: From "<Organizer CN> (via <site>)" <invitation address> (our domain, so SPF/DKIM/DMARC
-align), To the attendee, Reply-To the token address, Date, a Message-ID derived from the job id
+align; a long or non-ASCII name as folded RFC 2047 encoded-words, so no line exceeds 998
+octets), To the attendee (a non-ASCII domain as IDNA A-labels; a non-ASCII local part as UTF-8,
+RFC 6532), Reply-To the token address, Date, a Message-ID derived from the job id
 (stable across retries), Auto-Submitted: auto-generated (RFC 3834) and the loop header
 X-IMIP-Gateway: <instance id>.
 """
@@ -32,14 +34,36 @@ from pathlib import Path
 import icalendar
 
 from imip_gateway.ical import events
+from imip_gateway.submission import smtp_address
 
 LOOP_HEADER = "X-IMIP-Gateway"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+# A quoted display name folds only at spaces; a word longer than this goes out encoded instead.
+_LONGEST_PLAIN_WORD = 60
 
 
 def clean_header_text(value: str) -> str:
     """No CR/LF or other control characters in header text (header injection)."""
     return _CONTROL.sub(" ", value).strip()
+
+
+def from_header(display_name: str, address: str) -> str | Header:
+    """`"Name" <address>`; a name that is not ASCII or has a word too long to fold becomes
+    RFC 2047 encoded-words, which Header splits into lines of at most 78 characters."""
+    name = clean_header_text(display_name)
+    if name.isascii() and all(len(word) <= _LONGEST_PLAIN_WORD for word in name.split()):
+        return formataddr((name, address))
+    header = Header(name, "utf-8", header_name="From")
+    header.append(f"<{address}>", "us-ascii")
+    return header
+
+
+def to_header(address: str) -> str:
+    """The attendee's address for the To header, as smtp_address makes it for the envelope.
+    A non-ASCII local part stays UTF-8 (RFC 6532), carried as surrogates: compat32 writes such
+    a header unchanged instead of as an encoded-word, which is not allowed in an address."""
+    address = smtp_address(clean_header_text(address))
+    return address if address.isascii() else address.encode("utf-8").decode("ascii", "surrogateescape")
 
 
 def message_id_for(job_id: str, domain: str) -> str:
@@ -166,8 +190,8 @@ def build_message(envelope: Envelope, calendar_text: str, *, now: dt.datetime,
     # of the cost per message when a queue of thousands drains.
     msg = MIMEMultipart("mixed")
     sender_name = f"{envelope.organizer_name or envelope.organizer_address} (via {envelope.site_name})"
-    msg["From"] = formataddr((clean_header_text(sender_name), envelope.from_address), charset="utf-8")
-    msg["To"] = envelope.attendee[len("mailto:"):]
+    msg["From"] = from_header(sender_name, envelope.from_address)
+    msg["To"] = to_header(envelope.attendee[len("mailto:"):])
     msg["Reply-To"] = envelope.token_address
     msg["Subject"] = Header(subject_for(method, envelope.reason, fields["summary"]), "utf-8")
     msg["Date"] = format_datetime(now.astimezone(dt.timezone.utc))

@@ -1,4 +1,4 @@
-"""Who gets mail: the scheduling policy of requirements 3 and 22.
+"""Who gets mail: the gateway's scheduling policy.
 
 - Only events whose ORGANIZER is a local user (an address in [gateway] local_domains).
 - Only changes in the organizer's own calendars: a local attendee's copy of the event (in their

@@ -94,25 +94,100 @@ CREATE TABLE sync_state (
 db.register("outbound", 2, "ALTER TABLE jobs ADD COLUMN display TEXT;")
 
 
+# SEQUENCE and staleness per attendee (what was last *mailed* to that attendee, recorded when
+# the server accepted the message): a CANCEL to one attendee never makes another's reply stale.
+# jobs.sequences holds the {recurrence key: SEQUENCE} a job mails, so the row can be written on 250.
+# jobs.position is the job's place in its change's plan: jobs of one change are sent in planned
+# order (created is the same for all of them; a random id must not decide).
+db.register("outbound", 3, """
+ALTER TABLE jobs ADD COLUMN sequences TEXT;
+ALTER TABLE jobs ADD COLUMN position INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE attendee_sequences (
+    uid TEXT NOT NULL,
+    recurrence_id TEXT NOT NULL,    -- '' for the master
+    attendee TEXT NOT NULL,         -- mailto:, lower case
+    sequence INTEGER NOT NULL,
+    updated REAL NOT NULL,
+    PRIMARY KEY (uid, recurrence_id, attendee)
+);
+""")
+
+
+# An event is (organizer, UID), not (calendar, UID): moving it between the owner's calendars is
+# a PUT in one and a DELETE in the other (either order), or a WebDAV MOVE that only
+# reconciliation sees. snapshots.owner (the point's first segment) finds the owner's copy at
+# another point; a tombstone keeps a deleted event (and the change whose CANCELs wait a short
+# grace period) until the same owner puts the UID again or the CANCEL has gone out.
+# snapshots.baseline marks what the first reconciliation pass stored: a hook notification
+# then diffs against its own old content, so a change made during that pass is still mailed.
+db.register("outbound", 4, """
+ALTER TABLE snapshots ADD COLUMN owner TEXT;
+ALTER TABLE snapshots ADD COLUMN baseline INTEGER NOT NULL DEFAULT 0;
+UPDATE snapshots SET owner = CASE WHEN instr(point, '/') > 0 THEN substr(point, 1, instr(point, '/') - 1)
+                                  ELSE point END;
+CREATE INDEX snapshots_owner_uid ON snapshots (owner, uid);
+CREATE TABLE tombstones (
+    owner TEXT NOT NULL,
+    uid TEXT NOT NULL,
+    point TEXT NOT NULL,            -- where it was deleted
+    content TEXT NOT NULL,          -- the event as it was
+    change_id TEXT NOT NULL,        -- the delete, whose CANCEL jobs a re-appearance drops
+    deleted REAL NOT NULL,
+    PRIMARY KEY (owner, uid)
+);
+""")
+
+# The send loop asks, for every due job, whether an earlier one for the same event and attendee
+# is still pending: without this index each question scans the whole jobs table (a queue of
+# 1,000 cost a million row reads per batch).
+db.register("outbound", 5, "CREATE INDEX jobs_pending_event ON jobs (uid, attendee, state);")
+
+
+def owner_of(point: str | None) -> str | None:
+    """The Radicale user a point (`alice/calendar`) belongs to."""
+    return point.split("/", 1)[0] if point else None
+
+
 # How long finished rows are kept (days): enough to follow an invitation in `status` and the
 # database after the fact; the table must not grow with every change ever made.
 KEEP_CHANGES_DAYS = 14
 KEEP_JOBS_DAYS = 90
+# A tombstone is needed only until its CANCELs have gone out (seconds to days with SMTP down);
+# after that a re-appearing event is new anyway.
+KEEP_TOMBSTONES_DAYS = 14
 
 
 def prune(conn, now: float) -> tuple[int, int]:
     """Delete finished changes and jobs past their keeping time; return (changes, jobs) deleted."""
     changes = conn.execute("DELETE FROM changes WHERE state != 'new' AND processed < ?",
                            (now - KEEP_CHANGES_DAYS * 86400,)).rowcount
-    jobs = conn.execute("DELETE FROM jobs WHERE state IN ('sent', 'failed') AND coalesce(sent, last_attempt, created) < ?"
+    conn.execute("DELETE FROM tombstones WHERE deleted < ?", (now - KEEP_TOMBSTONES_DAYS * 86400,))
+    jobs = conn.execute("DELETE FROM jobs WHERE state IN ('sent', 'failed', 'dropped')"
+                        " AND coalesce(sent, last_attempt, created) < ?"
                         " AND id NOT IN (SELECT job_id FROM schedule_status WHERE done IS NULL)",
                         (now - KEEP_JOBS_DAYS * 86400,)).rowcount
     conn.execute("DELETE FROM schedule_status WHERE done IS NOT NULL AND done < ?", (now - KEEP_JOBS_DAYS * 86400,))
     return changes, jobs
 
 
-def last_sent_sequence(conn, uid: str, recurrence_id: str = "") -> int | None:
-    """The highest SEQUENCE mailed for (UID, RECURRENCE-ID key), or None (inbound uses it too)."""
+def last_sent_sequence(conn, uid: str, recurrence_id: str = "", attendee: str | None = None) -> int | None:
+    """The highest SEQUENCE mailed for (UID, RECURRENCE-ID key), or None.
+
+    With `attendee` (the inbound stale check): what was last mailed to that attendee for that
+    instance, falling back to their series (master) value for an instance never mailed on its
+    own; None when nothing was ever mailed to them (jobs from before per-attendee records fall
+    back to the event-wide value, as the stale check did then).
+    """
+    if attendee is not None:
+        address = "mailto:" + attendee.strip().lower().removeprefix("mailto:")
+        for key in dict.fromkeys((recurrence_id, "")):
+            row = conn.execute("SELECT sequence FROM attendee_sequences WHERE uid = ? AND recurrence_id = ?"
+                               " AND attendee = ?", (uid, key, address)).fetchone()
+            if row:
+                return row[0]
+        known = conn.execute("SELECT 1 FROM attendee_sequences WHERE uid = ? LIMIT 1", (uid,)).fetchone()
+        if known:
+            return None
     row = conn.execute("SELECT sequence FROM sent_sequences WHERE uid = ? AND recurrence_id = ?",
                        (uid, recurrence_id)).fetchone()
     return row[0] if row else None

@@ -1,8 +1,9 @@
 """Take the hook's spool records (<spool_dir>/hook/new/*.json) into the database.
 
 A record is inserted (INSERT OR IGNORE on its id) and committed before its file is removed, so
-a crash between the two only means the file is read again and ignored. Unreadable records are
-moved to hook/bad/ and logged, never silently dropped.
+a crash between the two only means the file is read again and ignored. Unreadable records, and
+records whose fields are not what the hook writes (text, or a number for "received"), are moved
+to hook/bad/ alone and logged, never silently dropped.
 """
 
 from __future__ import annotations
@@ -43,6 +44,20 @@ def _quarantine(path: Path, bad_dir: Path, why: str) -> None:
     os.replace(path, bad_dir / path.name)
 
 
+def _row(record) -> tuple:
+    """The changes row of one record; ValueError for anything but the expected scalars (one bad
+    record must be quarantined alone, not fail the batch's transaction over and over)."""
+    if not isinstance(record, dict) or not isinstance(record.get("id"), str):
+        raise ValueError("no record id")
+    for name in FIELDS:
+        if not isinstance(record.get(name), (str, type(None))):
+            raise ValueError(f"field {name!r} is a {type(record[name]).__name__}, not text")
+    received = record.get("received")
+    if received is not None and (isinstance(received, bool) or not isinstance(received, (int, float))):
+        raise ValueError(f"field 'received' is a {type(received).__name__}, not a number")
+    return (record["id"], float(received or time.time()), *(record.get(name) for name in FIELDS))
+
+
 def ingest(conn: sqlite3.Connection, spool_dir: Path, limit: int = BATCH) -> int:
     """Move up to `limit` spool records into the `changes` table; return how many were taken."""
     files = pending_files(spool_dir)[:limit]
@@ -53,9 +68,7 @@ def ingest(conn: sqlite3.Connection, spool_dir: Path, limit: int = BATCH) -> int
     with db.transaction(conn):
         for path in files:
             try:
-                record = json.loads(path.read_bytes().decode("utf-8"))
-                if not isinstance(record, dict) or not isinstance(record.get("id"), str):
-                    raise ValueError("no record id")
+                row = _row(json.loads(path.read_bytes().decode("utf-8")))
             except FileNotFoundError:
                 continue
             except (ValueError, UnicodeDecodeError) as exc:
@@ -63,9 +76,7 @@ def ingest(conn: sqlite3.Connection, spool_dir: Path, limit: int = BATCH) -> int
                 continue
             conn.execute(
                 "INSERT OR IGNORE INTO changes (id, source, received, type, point, uid, content_type,"
-                " old_content, new_content, actor) VALUES (?, 'hook', ?, ?, ?, ?, ?, ?, ?, ?)",
-                (record["id"], float(record.get("received") or time.time()),
-                 *(record.get(name) for name in FIELDS)))
+                " old_content, new_content, actor) VALUES (?, 'hook', ?, ?, ?, ?, ?, ?, ?, ?)", row)
             taken.append(path)
     for path in taken:
         try:

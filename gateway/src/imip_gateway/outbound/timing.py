@@ -1,4 +1,4 @@
-"""When does an event end for good? (requirement 10: nothing is sent for events long past)."""
+"""When does an event end for good? (Nothing is sent for events long past.)"""
 
 from __future__ import annotations
 

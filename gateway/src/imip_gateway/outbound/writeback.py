@@ -1,7 +1,7 @@
-"""SCHEDULE-STATUS on the organizer's event after a permanent failure (requirement 9).
+"""SCHEDULE-STATUS on the organizer's event after a permanent failure.
 
 Written over CalDAV as the gateway's identity, so the hook notification it causes carries the
-gateway as `actor` and produces no mail (requirement 21); the diff ignores SCHEDULE-STATUS too.
+gateway as `actor` and produces no mail; the diff ignores SCHEDULE-STATUS too.
 """
 
 from __future__ import annotations
@@ -27,6 +27,18 @@ def locate(caldav: CalDAVClient, point: str | None, uid: str):
     return None
 
 
+def _defer(conn: sqlite3.Connection, row: sqlite3.Row, exc: Exception, base_seconds: float) -> None:
+    """Back off, whatever failed: a parse error would otherwise be retried every round."""
+    attempts = row["attempts"] + 1
+    detail = str(exc) if isinstance(exc, (CalDAVError, OSError)) else f"{type(exc).__name__}: {exc}"
+    with db.transaction(conn):
+        retry_at = time.time() + backoff(attempts, base_seconds)
+        conn.execute("UPDATE schedule_status SET attempts = ?, last_error = ?, next_attempt = ?"
+                     " WHERE job_id = ?", (attempts, detail[:300], retry_at, row["job_id"]))
+    log.warning("SCHEDULE-STATUS=%s for %s on uid=%s failed (attempt %d), will retry: %s",
+                row["status"], row["attendee"], row["uid"], attempts, detail)
+
+
 def process(conn: sqlite3.Connection, caldav: CalDAVClient, *, base_seconds: float, limit: int = 50) -> int:
     now = time.time()
     rows = conn.execute("SELECT * FROM schedule_status WHERE done IS NULL AND next_attempt <= ?"
@@ -41,14 +53,10 @@ def process(conn: sqlite3.Connection, caldav: CalDAVClient, *, base_seconds: flo
             else:
                 changed = caldav.set_schedule_status(found.href, attendee, row["status"])
                 outcome = f"set on {found.href}" if changed else f"already set on {found.href}"
-        except (CalDAVError, OSError) as exc:
-            attempts = row["attempts"] + 1
-            with db.transaction(conn):
-                retry_at = time.time() + backoff(attempts, base_seconds)
-                conn.execute("UPDATE schedule_status SET attempts = ?, last_error = ?, next_attempt = ?"
-                             " WHERE job_id = ?", (attempts, str(exc)[:300], retry_at, row["job_id"]))
-            log.warning("SCHEDULE-STATUS=%s for %s on uid=%s: CalDAV failed (attempt %d), will retry: %s",
-                        row["status"], attendee, row["uid"], attempts, exc)
+        # CalDAV down, or an event we cannot parse.
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            _defer(conn, row, exc, base_seconds)
+            caldav.close()   # a half-read response must not be taken for the next one's
             continue
         with db.transaction(conn):
             conn.execute("UPDATE schedule_status SET done = ?, last_error = NULL WHERE job_id = ?",

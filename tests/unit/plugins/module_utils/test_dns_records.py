@@ -131,6 +131,10 @@ def test_bad_input_is_named(kw, expected):
 @pytest.mark.parametrize("key, expected", [
     ({"name": "k", "algorithm": "hmac-sha256", "secret": "no*base64*here=="}, "imip_dns_tsig_key.secret does not parse"),
     ({"name": "k", "algorithm": "hmac-sha256", "secret": "c2hvcnQ="}, "imip_dns_tsig_key.secret is too short"),
+    # 32 zero bytes are 'A' * 43 + '='; a 'B' in the last place decodes the same in Python, but
+    # its spare bits are not zero and named-checkconf says "bad base64 encoding".
+    ({"name": "k", "algorithm": "hmac-sha256", "secret": "A" * 42 + "B="},
+     "imip_dns_tsig_key.secret is not canonical base64"),
     ({"name": "k", "algorithm": "rot13", "secret": "QWpgkWO4tGIf9g8JqEJuht3vlw94dde6v/QoxRHSaJU="}, "algorithm 'rot13'"),
     ({"name": "", "secret": "QWpgkWO4tGIf9g8JqEJuht3vlw94dde6v/QoxRHSaJU="}, "imip_dns_tsig_key.name is missing"),
 ])

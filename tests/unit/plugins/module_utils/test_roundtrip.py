@@ -124,6 +124,8 @@ def test_cleanup_waits_for_the_cancel_and_removes_only_the_round_trip_messages(t
     check = rt.cleanup(str(maildir), "u1", "attendee@external.test", {"deleted": True, "error": ""}, 60, wait=no_wait)
     assert (check["id"], check["status"]) == ("roundtrip.cleanup", "ok")
     assert "2 message(s) were removed" in check["message"]
+    # The CANCEL's half minute is the gateway's wait for a move; the line says so, not "slow".
+    assert "in case the event was moved" in check["message"]
     assert list(mailbox.Maildir(str(maildir)).keys()) == [keep]
 
 

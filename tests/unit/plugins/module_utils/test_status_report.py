@@ -122,6 +122,25 @@ def test_without_a_vantage_host_every_outside_check_says_how_to_add_one():
     assert result["ok"] is True and result["vantage"] is None
 
 
+def test_outside_checks_from_the_controller_say_so():
+    """No vantage group: check.yml runs the outside checks on the controller, and the report names it."""
+    result = report.build(data(vantage="controller", vantage_is_controller=True))
+    checks = by_id(result)
+    assert checks["port.993"]["message"] == "IMAPS (993/tcp): 198.51.100.10:993 from this controller answers"
+    assert checks["mail.relay"]["host"] == "this controller" and result["vantage"] == "this controller"
+    assert "DNS seen from outside (this controller)" in result["lines"]
+
+
+def test_a_roundtrip_through_a_mailbox_from_the_controller_names_the_controller():
+    """With imip_check_roundtrip_mailbox and no vantage group, the attendee's steps ran on the
+    controller (Ansible's `localhost`): the round trip's lines name it as the outside checks do."""
+    rt = {"requested": True, "expected": ["roundtrip.invitation"],
+          "results": [{"host": "localhost", "result": {"checks": [sc.ok("roundtrip.invitation", sc.ROUNDTRIP, "arrived")]}}]}
+    result = report.build(data(vantage="localhost", vantage_is_controller=True, roundtrip=rt))
+    assert by_id(result)["roundtrip.invitation"]["host"] == "this controller"
+    assert "Invitation round trip (this controller)" in result["lines"]
+
+
 def test_an_unreachable_site_host_makes_its_checks_unknown_and_the_rest_still_runs():
     unreachable = {"unreachable": True, "changed": False,
                    "msg": "Task failed: Failed to connect to the host via ssh: ansible@198.51.100.132: Permission denied (publickey)."}

@@ -172,7 +172,8 @@ def by_id(checks):
 
 def test_a_healthy_gateway():
     checks = by_id(site.gateway_checks(UNIT, gateway_status(), None, 900, now=STARTED + 600))
-    assert [checks[k]["status"] for k in ("gateway.service", "gateway.hook", "gateway.queue", "gateway.auth")] == ["ok"] * 4
+    assert [checks[k]["status"] for k in ("gateway.service", "gateway.hook", "gateway.queue", "gateway.auth",
+                                          "gateway.health")] == ["ok"] * 5
     assert checks["gateway.service"]["message"] == "imip-gateway is running since 2026-11-30 00:33:15 UTC"
     assert "no SMTP login since the start; IMAP login ok at" in checks["gateway.auth"]["message"]
 
@@ -277,3 +278,75 @@ def test_after_the_fix_a_job_with_an_old_error_is_draining_when_the_gateway_deli
     status["outbound"].update(oldest_pending=failed_job(312))
     status["outbound"]["smtp"].update(last_error_time="2026-11-30T01:40:00+00:00")
     assert by_id(site.gateway_checks(UNIT, status, None, 900))["gateway.queue"]["status"] == "fail"
+
+
+def own_check(status, check_id, state, text, fix=""):
+    """Set one line of the gateway's own report (as `imip-gateway status --json` prints it)."""
+    line = next((c for c in status["checks"] if c["id"] == check_id), None)
+    if line is None:
+        line = {"id": check_id, "group": "Outbound"}
+        status["checks"].append(line)
+    line.update(status=state, text=text, fix=fix)
+    return status
+
+
+def test_a_wedged_gateway_fails_its_health_line_with_what_the_gateway_says():
+    status = own_check(gateway_status(), "service.heartbeat", "fail",
+                       "last heartbeat 14 min ago (2026-11-30T00:40:00+00:00): the service is not running or is wedged",
+                       "systemctl status imip-gateway; journalctl -u imip-gateway -n 50; then systemctl restart imip-gateway")
+    own_check(status, "outbound.reconcile", "fail", "last successful reconciliation 3 days ago, allowed 16 min (every 300 s)",
+              "check CalDAV ([caldav] url, the invitation account's login) and journalctl -u imip-gateway -n 50")
+    c = by_id(site.gateway_checks(UNIT, status, None, 900))["gateway.health"]
+    assert c["status"] == "fail"
+    assert c["message"] == ("last heartbeat 14 min ago (2026-11-30T00:40:00+00:00): the service is not running or is wedged; "
+                            "last successful reconciliation 3 days ago, allowed 16 min (every 300 s)")
+    assert c["fix"][0].startswith("systemctl status imip-gateway") and c["fix"][-1] == "on the calendar host: imip-gateway status"
+
+
+def test_planning_errors_and_a_paused_queue_reach_the_report():
+    status = own_check(gateway_status(), "outbound.planning", "fail",
+                       "2 change(s) could not be planned in the last 24 h, so their invitations were never made; ...")
+    own_check(status, "outbound.paused", "fail", "sending is paused since 2026-11-30T01:00:00+00:00: MAIL FROM refused: 553")
+    c = by_id(site.gateway_checks(UNIT, status, None, 900))["gateway.health"]
+    # In the gateway's own order (the pause is listed before planning).
+    assert c["status"] == "fail" and c["message"].startswith(
+        "sending is paused since 2026-11-30T01:00:00+00:00: MAIL FROM refused: 553; 2 change(s) could not be planned")
+
+
+def test_health_leaves_the_lines_other_checks_judge_to_them():
+    # A refused login is gateway.auth's line; the oldest job is gateway.queue's: not said twice.
+    status = own_check(gateway_status(), "smtp.login", "fail", "last SMTP login: FAILED")
+    own_check(status, "outbound.oldest", "fail", "oldest pending: REQUEST ..., last error: 451")
+    assert by_id(site.gateway_checks(UNIT, status, None, 900))["gateway.health"]["status"] == "ok"
+
+
+def test_a_pause_for_a_refused_login_is_gateway_auths_line():
+    """The incident: the SMTP login is refused, which also pauses sending; gateway.auth names the
+    login and its fix, so the health line does not say it a second time."""
+    status = own_check(gateway_status(), "smtp.login", "fail", "last SMTP login: FAILED")
+    own_check(status, "outbound.paused", "fail", "sending is paused since 2026-11-30T01:00:00+00:00: authentication failed")
+    status["outbound"]["smtp"]["last_login_ok"] = False
+    assert by_id(site.gateway_checks(UNIT, status, None, 900))["gateway.health"]["status"] == "ok"
+    status["outbound"]["smtp"]["last_login_ok"] = True
+    assert by_id(site.gateway_checks(UNIT, status, None, 900))["gateway.health"]["status"] == "fail"
+
+
+def test_a_stalled_queue_fails_even_when_young_and_without_error():
+    """A stall as reproduced on the lab: the job was due for 6 minutes, never tried, no error, while the
+    gateway was running. Before, gateway.queue said "draining"."""
+    status = gateway_status()
+    status["outbound"].update(queue_depth=4, oldest_pending={
+        "age_seconds": 400, "attempts": 0, "last_error": None, "method": "REQUEST", "attendee": "joerg@external.test",
+        "job": "0f3c", "due_seconds": 390, "stalled": True})
+    c = by_id(site.gateway_checks(UNIT, status, None, 900))["gateway.queue"]
+    assert c["status"] == "fail"
+    assert c["message"] == ("4 invitation(s) waiting, the oldest (REQUEST to joerg@external.test, job 0f3c) due for 6 min "
+                            "and not attempted although the gateway is running: the queue is stalled")
+    assert "imip-gateway retry ID" in c["fix"][1]
+
+
+def test_an_older_gateway_without_its_own_checks_is_unknown():
+    status = gateway_status()
+    del status["checks"]
+    c = by_id(site.gateway_checks(UNIT, status, None, 900))["gateway.health"]
+    assert c["status"] == "unknown" and c["fix"] == ["run site.yml (it updates the gateway)"]

@@ -69,3 +69,29 @@ def test_the_attendee_module_answers_from_a_real_maildir_and_names_a_refusing_mt
                                                   maildir=str(maildir), removal={"deleted": False, "error": ""}))
     assert [(c["id"], c["status"]) for c in cleaned.result["checks"]] == [("roundtrip.cleanup", "ok")]
     assert not list(mailbox.Maildir(str(maildir)).keys())
+
+
+def test_the_attendee_module_names_a_mailbox_it_cannot_reach_without_its_password(run_module):
+    """A provider's mailbox (IMAP) that does not answer: ✖ naming the mailbox and the setting to
+    check, the reply not tried, and the password nowhere in the output."""
+    with LocalServer(SmtpHandler, mechanisms="") as closed:
+        port = closed.port  # a port that was just free again: nothing listens there now
+    run = run_module(roundtrip_attendee, dict(
+        step="answer", uid="u1", attendee="attendee@external.test", timeout=1,
+        mailbox=dict(imap_host="127.0.0.1", imap_port=port, password=PASSWORD)))
+    statuses = [(c["id"], c["status"]) for c in run.result["checks"]]
+    assert statuses == [("roundtrip.invitation", "fail"), ("roundtrip.reply", "unknown")]
+    message = run.result["checks"][0]["message"]
+    assert message.startswith("could not read the attendee's mailbox: the INBOX of attendee@external.test at 127.0.0.1:%d (IMAP)" % port)
+    assert "imip_check_roundtrip_mailbox" in run.result["checks"][0]["fix"][0]
+    assert run.result["replied"] is False
+    for raw in run_module.outputs:
+        assert PASSWORD not in raw
+
+
+def test_the_attendee_module_takes_one_mailbox(run_module, tmp_path):
+    both = run_module(roundtrip_attendee, dict(step="answer", uid="u1", attendee="attendee@external.test",
+                                               maildir=str(tmp_path), mailbox=dict(imap_host="h", password=PASSWORD)))
+    assert both.failed and "mutually exclusive" in both.result["msg"]
+    none = run_module(roundtrip_attendee, dict(step="answer", uid="u1", attendee="attendee@external.test"))
+    assert none.failed and "one of the following is required: maildir, mailbox" in none.result["msg"]
