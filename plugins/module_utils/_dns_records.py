@@ -23,6 +23,8 @@ import datetime
 import ipaddress
 import re
 
+from ansible_collections.imip.server.plugins.module_utils._dkim_keys import SELECTOR as DKIM_SELECTOR
+
 TSIG_ALGORITHMS = ("hmac-sha256", "hmac-sha384", "hmac-sha512", "hmac-sha224", "hmac-sha1", "hmac-md5")
 RECORD_TYPES = ("A", "AAAA", "CNAME", "MX", "TXT", "SRV", "PTR", "NS", "CAA")
 # RFC 6186 / RFC 6764 services a site announces; (service, port, offered-by group key).
@@ -308,7 +310,7 @@ def _ptr_entries(ptr_records, entries, errors):
 def plan(domain, hosts, nameservers, mail_hosts=(), calendar_hosts=(), public_ipv4=None, public_ipv6=None,
          views=True, reverse_networks=(), extra_records=(), ttl=3600, caldav_path="/", spf="v=spf1 mx -all",
          dmarc="v=DMARC1; p=quarantine", soa_contact=None, soa_timers=(3600, 900, 1209600, 300),
-         ptr_records=()):
+         ptr_records=(), dkim=None):
     """Every zone of a site per view, or the list of input errors.
 
     hosts: [{host, fqdn, ipv4, ipv6}] (inside addresses). mail_hosts / calendar_hosts /
@@ -316,6 +318,7 @@ def plan(domain, hosts, nameservers, mail_hosts=(), calendar_hosts=(), public_ip
     shows it for every host and has no reverse zones (the public PTR is the address owner's).
     ptr_records: [{address, name}] PTRs for addresses that are not the site's hosts, in the
     reverse zones (what an address provider serves for its customers' addresses).
+    dkim: {selector: key record} published as TXT at <selector>._domainkey (with mail hosts).
     Returns {"errors": [...], "views": [{"name", "zones": [{"name", "records", "body"}]}]}.
     """
     errors = []
@@ -389,6 +392,14 @@ def plan(domain, hosts, nameservers, mail_hosts=(), calendar_hosts=(), public_ip
             continue
         extras.append({"name": name, "type": rtype, "value": value, "ttl": int(rec.get("ttl", ttl)), "view": view})
 
+    dkim_records = []
+    for selector, value in sorted((dkim or {}).items()):
+        if not DKIM_SELECTOR.match(str(selector)) or not str(value).startswith("v=DKIM1;"):
+            errors.append("imip_dns_dkim_records: %r: %r is not a selector (a DNS label) with a DKIM key record "
+                          "(v=DKIM1; k=rsa; p=...)" % (selector, str(value)[:20]))
+            continue
+        dkim_records.append(("%s._domainkey.%s" % (selector, origin), str(value)))
+
     if errors:
         return {"errors": errors, "views": []}
 
@@ -414,6 +425,8 @@ def plan(domain, hosts, nameservers, mail_hosts=(), calendar_hosts=(), public_ip
             recs.append(rr(origin, "TXT", spf))
         if mail_hosts and dmarc:
             recs.append(rr("_dmarc." + origin, "TXT", dmarc))
+        if mail_hosts:
+            recs += [rr(name, "TXT", value) for name, value in dkim_records]
         cal = fqdn(calendar_hosts[0]) if calendar_hosts else None
         recs.append(rr("_caldavs._tcp." + origin, "SRV", "0 1 443 %s" % cal if cal else "0 0 0 ."))
         if cal:

@@ -1,4 +1,4 @@
-"""Last: nothing the scenario can see contains a test password - the journals of both hosts
+"""Last: nothing the scenario can see contains a test password or a line of a DKIM private key - the journals of both hosts
 (Radicale and the gateway at debug level, Postfix, Dovecot), the invitations received on ext,
 the gateway's configuration, status and unit environment, the process list, and the runs that
 side_effect captured."""
@@ -12,10 +12,13 @@ from imip_lab_client import gateway_status
 
 
 @pytest.fixture(scope="module")
-def secrets():
-    """{whose: secret}: the test passwords, the vault password and what init generated into the
-    vault (the TSIG key named uses among them)."""
+def secrets(lab):
+    """{whose: secret}: the test passwords, the vault password, what init generated into the
+    vault (the TSIG key named uses among them), and a line of each site's DKIM private key."""
     found = dict(PASSWORDS)
+    for host in ("aio", "ext"):
+        lines = lab(host).check_output("cat /etc/dkimpy-milter/keys/imip1.key").splitlines()
+        found[f"{host}'s DKIM private key"] = lines[len(lines) // 2]
     found["the site's vault password"] = (SCENARIO / "vault-pass").read_text().strip()
     found.update({f"init's {name}": value for name, value in init_vault().items()})
     assert all(len(value) >= 12 for value in found.values()), "a secret too short to search for"

@@ -2,10 +2,14 @@
 controller get the site's records, forward and reverse agree, the outside world sees the public
 address, names of "the internet" resolve through ns1, and the nsupdate primary got the records."""
 
+import re
+from pathlib import Path
+
 import dns.message
 import dns.query
 import dns.reversename
 import pytest
+import yaml
 
 DOMAIN = "example.test"
 SITE = ["gw", "ns1", "cal", "trixie"]
@@ -15,6 +19,17 @@ def dig(host, args):
     out = host.run(f"dig +short +time=2 +tries=3 {args}")
     assert out.rc == 0, out.stderr
     return sorted(line.strip() for line in out.stdout.splitlines() if line.strip())
+
+
+# The DKIM record the scenario's inventory gives (a record longer than one 255-byte TXT string).
+DKIM_RECORD = yaml.safe_load((Path(__file__).resolve().parents[1] / "inventory" / "hosts.yml").read_text())[
+    "all"]["vars"]["imip_dns_dkim_records"]["imip1"]
+
+
+def txt(answers):
+    """One TXT record's strings (dig prints them quoted, side by side) joined."""
+    assert len(answers) == 1, answers
+    return "".join(re.findall(r'"((?:[^"\\]|\\.)*)"', answers[0]))
 
 
 def ask(server, name, rtype):
@@ -52,6 +67,7 @@ def test_mail_and_autodiscovery_records(lab, address):
     assert dig(cal, f"@{ns1} _imap._tcp.{DOMAIN} SRV") == ["0 0 0 ."]
     assert dig(cal, f"@{ns1} {DOMAIN} TXT") == ['"v=spf1 mx -all"']
     assert dig(cal, f"@{ns1} _dmarc.{DOMAIN} TXT") == ['"v=DMARC1; p=quarantine"']
+    assert txt(dig(cal, f"@{ns1} imip1._domainkey.{DOMAIN} TXT")) == DKIM_RECORD
 
 
 def test_outside_view_shows_the_public_address(lab, address, topology):
@@ -105,6 +121,7 @@ def test_nsupdate_filled_the_primary(lab, address):
     assert dig(ns1, f"@{trixie} -x {address('cal')}") == [f"cal.{DOMAIN}."]
     assert dig(ns1, f"@{trixie} {DOMAIN} MX") == [f"10 cal.{DOMAIN}."]
     assert dig(ns1, f"@{trixie} {DOMAIN} TXT") == ['"v=spf1 mx -all"']
+    assert txt(dig(ns1, f"@{trixie} imip1._domainkey.{DOMAIN} TXT")) == DKIM_RECORD
     assert dig(ns1, f"@{trixie} _caldavs._tcp.{DOMAIN} SRV") == [f"0 1 443 cal.{DOMAIN}."]
     assert dig(ns1, f"@{trixie} wrong-key.{DOMAIN} A") == []
 

@@ -13,6 +13,7 @@ change the running postgrey must pick up); on trixie greylisting was switched of
 
 import json
 import re
+import shlex
 import time
 import uuid
 from pathlib import Path
@@ -243,6 +244,81 @@ def test_nobody_sends_as_a_local_address_through_port_25(lab, inbound, name, sen
     assert f"553 5.7.1 <{sender}>: {FORGED}" in out, out
     assert "Greylisted" not in out and "250 2.0.0 Ok: queued" not in out
     assert not delivered(lab, name, "bob@example.test", subject, wait=2)
+
+
+# ---------------------------------------------------------------- DKIM
+
+# Verifies a delivered message's DKIM signature as a receiver does, with dkimpy (the signer's own
+# library, on the host), the key record being what the dns role publishes: the one built from the
+# key file the signer reads. Prints pass or fail and how many signatures the message carries.
+VERIFY = r"""
+import base64, subprocess, sys, dkim
+message = open(sys.argv[1], 'rb').read()
+selector = sys.argv[2]
+der = subprocess.run(['openssl', 'pkey', '-in', '/etc/dkimpy-milter/keys/%s.key' % selector, '-pubout', '-outform', 'DER'],
+                     capture_output=True, check=True).stdout
+record = b'v=DKIM1; k=rsa; p=' + base64.b64encode(der)
+def dns(name, timeout=5):
+    return record if name == (selector + '._domainkey.example.test.').encode() else None
+ok = dkim.verify(message, dnsfunc=dns)
+print('pass' if ok else 'fail', message.count(b'DKIM-Signature:'))
+"""
+
+
+def message_text(lab, server, mailbox, subject):
+    assert delivered(lab, server, mailbox, subject), f"{subject} not delivered to {mailbox} on {server}"
+    local, domain = mailbox.split("@")
+    path = lab(server).check_output(
+        f"grep -rlF 'Subject: {subject}' /var/vmail/{domain}/{local}/Maildir/new /var/vmail/{domain}/{local}/Maildir/cur")
+    return path.splitlines()[0], lab(server).check_output(f"cat {path.splitlines()[0]}")
+
+
+def dkim_verdict(lab, server, path, selector="imip1"):
+    return lab(server).check_output(f"python3 -c {shlex.quote(VERIFY)} {path} {selector}")
+
+
+@pytest.mark.parametrize("name", SERVERS)
+def test_mail_from_submission_is_signed_with_the_published_key(lab, address, name):
+    subject = f"dkim-{token()}"
+    out = submit(lab, address, name, subject=subject)
+    assert out["stage"] == "done", out
+    path, text = message_text(lab, name, "bob@example.test", subject)
+    unfolded = re.sub(r"\r?\n[ \t]+", " ", text)
+    assert re.search(r"^DKIM-Signature: [^\n]*\bd=example\.test;[^\n]*\bs=imip1;", unfolded, re.M), text
+    assert dkim_verdict(lab, name, path) == "pass 1"
+
+
+@pytest.mark.parametrize("name", SERVERS)
+def test_mail_made_on_the_host_is_signed(lab, name):
+    """Postfix's sendmail (non_smtpd_milters): what a program on the mail host sends."""
+    subject = f"local-{token()}"
+    lab(name).run_expect([0], f"printf 'From: alice@example.test\\nTo: bob@example.test\\nSubject: {subject}\\n\\nhello\\n'"
+                              " | /usr/sbin/sendmail -f alice@example.test bob@example.test")
+    path, dummy = message_text(lab, name, "bob@example.test", subject)
+    assert dkim_verdict(lab, name, path) == "pass 1"
+
+
+def test_mail_arriving_on_25_is_never_signed_and_a_forged_verdict_is_removed(lab, public, whitelisted):
+    """A stranger's message with our domain in From gets no signature of ours, and an
+    Authentication-Results header that claims our name is removed before anyone reads it."""
+    subject = f"inbound-{token()}"
+    out = lab("ext").run(
+        f"swaks --server {public} --port 25 --local-interface {whitelisted} --helo ext.external.test "
+        f"--from stranger@external.test --to bob@example.test --h-From alice@example.test "
+        f"--add-header 'Authentication-Results: cal.example.test; dkim=pass header.d=example.test' "
+        f"--h-Subject '{subject}' --timeout 30").stdout
+    assert "250 2.0.0 Ok: queued" in out, out
+    dummy, text = message_text(lab, "cal", "bob@example.test", subject)
+    assert "DKIM-Signature:" not in text, text
+    assert "Authentication-Results: cal.example.test" not in text, text
+
+
+def test_the_dkim_key_is_the_signers_alone(lab):
+    for name in SERVERS:
+        key = lab(name).file("/etc/dkimpy-milter/keys/imip1.key")
+        assert (key.user, key.group, key.mode) == ("dkimpy-milter", "dkimpy-milter", 0o600)
+        keys = lab(name).file("/etc/dkimpy-milter/keys")
+        assert keys.mode & 0o007 == 0
 
 
 # ---------------------------------------------------------------- submission on 587

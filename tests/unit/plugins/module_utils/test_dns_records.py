@@ -254,3 +254,29 @@ def test_a_ptr_record_outside_the_served_networks_gets_its_own_zone_or_is_named(
 ])
 def test_bad_ptr_records_are_named(record, expected):
     assert site(ptr_records=[record])["errors"] == [expected]
+
+
+# A 2048-bit key's record: longer than one TXT string (255 bytes), as every real one is.
+DKIM_RECORD = "v=DKIM1; k=rsa; p=" + "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA" + "x" * 350 + "IDAQAB"
+
+
+def test_dkim_keys_are_published_in_both_views_in_strings_of_at_most_255_bytes():
+    p = site(dkim={"imip1": DKIM_RECORD, "imip2": DKIM_RECORD.replace("x", "y")})
+    assert p["errors"] == []
+    for view in ("inside", "outside"):
+        records = [rec for rec in zone(p, view, "example.test")["records"] if rec["name"].endswith("._domainkey.example.test.")]
+        assert sorted(rec["name"] for rec in records) == ["imip1._domainkey.example.test.", "imip2._domainkey.example.test."]
+        first = next(rec for rec in records if rec["name"].startswith("imip1."))
+        strings = r.txt_strings(first["value"])
+        assert b"".join(strings).decode() == DKIM_RECORD and all(len(s) <= 255 for s in strings) and len(strings) == 2
+
+
+def test_no_dkim_record_without_a_mail_host():
+    p = site(mail_hosts=[], dkim={"imip1": DKIM_RECORD})
+    assert not any("_domainkey" in line for line in lines(zone(p, "inside", "example.test")))
+
+
+@pytest.mark.parametrize("dkim", [{"imip_1": DKIM_RECORD}, {"imip1": "k=rsa; p=AAAA"}])
+def test_a_bad_dkim_record_is_named(dkim):
+    p = site(dkim=dkim)
+    assert p["views"] == [] and any(e.startswith("imip_dns_dkim_records:") for e in p["errors"])
