@@ -84,7 +84,7 @@ address = calendar-invites@example.test
 """)
     g = cfg.gateway
     assert (g.suppression_days, g.token_ttl_days, g.retry_days, g.max_itip_bytes) == (7, 90, 5, 524288)
-    assert g.auth_policy == "warn" and g.log_level == "info" and g.site_name == "example.test"
+    assert g.auth_policy == "require_dkim_or_spf" and g.log_level == "info" and g.site_name == "example.test"
     assert g.authserv_id == g.instance_id
     assert g.state_dir == Path("/var/lib/imip-gateway") and g.spool_dir == Path("/var/spool/imip-gateway")
     assert cfg.smtp.password_credential == "imip-gateway.smtp"

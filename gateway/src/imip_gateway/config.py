@@ -132,7 +132,7 @@ SCHEMA: dict[str, dict[str, tuple[Callable[[str], Any], Any]]] = {
         "token_ttl_days": (_int_range(1, 3650), 90),
         "retry_days": (_int_range(0, 365), 5),
         "max_itip_bytes": (_int_range(1024, 64 * 1024 * 1024), 524288),
-        "auth_policy": (_choice("off", "warn", "require_dkim_or_spf", "require_dmarc"), "warn"),
+        "auth_policy": (_choice("off", "warn", "require_dkim_or_spf", "require_dmarc"), "require_dkim_or_spf"),
         "templates_dir": (_absolute_path, None),
         "log_level": (_choice("info", "debug"), "info"),
         "opt_out_users": (_names, ()),

@@ -116,10 +116,15 @@ def _qp(text: str) -> str:
     return quopri.encodestring(text.encode("utf-8")).decode("ascii")
 
 
+# What our MTA writes on a reply from the attendee's provider: a DKIM signature for its domain
+# verified (the gateway's default policy, require_dkim_or_spf, asks for one aligned pass).
+OUR_VERDICT = "cal.example.test; dkim=pass header.d=external.test header.s=mail; spf=none smtp.mailfrom=external.test"
+
+
 def headers(token: str | None, *, subject="Accepted: Planning", sender=f"Bob <{ATTENDEE}>",
             message_id="<constructed-1@external.test>", to: str | None = None, extra: str = "",
-            original_to: bool = True, date="Sun, 02 Dec 2029 10:00:00 +0000") -> str:
-    lines = []
+            original_to: bool = True, date="Sun, 02 Dec 2029 10:00:00 +0000", auth: str | None = OUR_VERDICT) -> str:
+    lines = [f"Authentication-Results: {auth}"] if auth else []
     if token and original_to:
         lines.append(f"X-Original-To: {token_address(token)}")
     lines += [f"From: {sender}", f"To: {to or (token_address(token) if token else INVITE)}",

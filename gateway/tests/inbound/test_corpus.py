@@ -7,7 +7,8 @@ parent directory; the test is skipped, with that reason shown, when it is absent
 The samples are never copied into the repository; this test reads them where they are. For
 each reply it builds the organizer's event in a real Radicale (organizer alice@example.test,
 the sample's UID and VEVENT-level attendee) and a token, then delivers the message with the
-envelope header our own Postfix adds (X-Original-To: <invite-local>+<token>@<domain>). The
+envelope header our own Postfix adds (X-Original-To: <invite-local>+<token>@<domain>) and our
+MTA's verdict on the sender's DKIM signature (Authentication-Results, dkim=pass). The
 bounce is delivered as it is: its token is the one in the returned invitation's ORGANIZER.
 """
 
@@ -141,9 +142,11 @@ def _run(name, raw, msg, conn, sent, owner, href, radicale, folder, outcome, ext
         owner.put(href, _stored_event(uid, attendee, inst.sequence or 0, inst.recurrence_id is not None))
         token = TokenStore(conn).token_for(m.ORGANIZER, f"mailto:{attendee}", uid)
         settings = make_settings()
-        # What our Postfix adds on delivery to the token address (none for the no-token case).
+        # What our Postfix adds on delivery to the token address (none for the no-token case),
+        # and our MTA's verdict on a signature by the attendee's provider (policy require_dkim_or_spf).
         envelope = b"" if extra == "no-token" else f"X-Original-To: {m.token_address(token)}\r\n".encode()
-        delivered = envelope + raw
+        verdict = f"Authentication-Results: cal.example.test; dkim=pass header.d={attendee.rpartition('@')[2]}\r\n"
+        delivered = envelope + verdict.encode() + raw
 
     processor = Processor(settings, InboundState(conn), TokenStore(conn).lookup, CalDAVEvents(radicale.client(), conn),
                           send=sent.append)

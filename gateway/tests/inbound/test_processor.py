@@ -8,6 +8,7 @@ import email
 
 import pytest
 
+from imip_gateway.inbound import authres
 from imip_gateway.inbound.events import CalDAVEvents
 from imip_gateway.inbound.processor import Processor, newer
 from imip_gateway.inbound.state import AppliedReply
@@ -388,29 +389,55 @@ def test_failed_forward_keeps_the_message_for_the_next_pass(world):
 
 # ------------------------------------------------------------------ sender authentication
 @pytest.mark.parametrize("policy,results,ok", [
-    ("require_dkim_or_spf", "dkim=pass header.d=external.test; spf=fail", True),
-    ("require_dkim_or_spf", "dkim=fail; spf=softfail", False),
-    ("require_dmarc", "dkim=pass; spf=pass; dmarc=fail", False),
-    ("require_dmarc", "dkim=pass; dmarc=pass", True),
-    ("warn", "dkim=fail; spf=fail", True),
-    ("off", "", True),
+    ("require_dkim_or_spf", ["dkim=pass header.d=external.test; spf=fail smtp.mailfrom=external.test"], True),
+    # Two headers of ours (the DKIM milter's and the SPF milter's): both count.
+    ("require_dkim_or_spf", ["spf=pass smtp.mailfrom=bob@external.test", "dkim=none"], True),
+    ("require_dkim_or_spf", ["dkim=fail header.d=external.test; spf=softfail smtp.mailfrom=external.test"], False),
+    # A pass for another domain (someone the invitation was forwarded to answers): not aligned.
+    ("require_dkim_or_spf", ["dkim=pass header.d=elsewhere.test; spf=pass smtp.mailfrom=x@elsewhere.test"], False),
+    # Relaxed alignment: a parent domain's signature, a subdomain's envelope.
+    ("require_dkim_or_spf", ["dkim=pass header.d=mail.external.test"], True),
+    ("require_dkim_or_spf", ["dkim=pass header.d=test"], False),
+    ("require_dmarc", ["dkim=pass header.d=external.test; spf=pass; dmarc=fail header.from=external.test"], False),
+    ("require_dmarc", ["dkim=pass header.d=external.test; dmarc=pass header.from=external.test"], True),
+    ("warn", ["dkim=fail; spf=fail"], True),
+    ("off", [], True),
 ])
 def test_auth_policy(world, policy, results, ok):
     uid, token = world.new_event()
     world.processor.settings.auth_policy = policy
-    headers = f"Authentication-Results: cal.example.test; {results}" if results else ""
-    # A forged header with our id below ours, and one from another server: both ignored.
-    headers += "\r\nAuthentication-Results: mx.external.test; dkim=pass; spf=pass; dmarc=pass"
-    raw = m.google(token, m.reply_ics(uid)).replace(b"MIME-Version", headers.strip().encode() + b"\r\nMIME-Version", 1)
+    headers = "".join(f"Authentication-Results: cal.example.test; {r}\r\n" for r in results)
+    # One from another server, with every pass: ignored (only our MTA's verdict counts).
+    headers += "Authentication-Results: mx.external.test; dkim=pass header.d=external.test; spf=pass; dmarc=pass\r\n"
+    raw = m.google(token, m.reply_ics(uid), auth=None).replace(b"MIME-Version", headers.encode() + b"MIME-Version", 1)
     decision = world.process(raw)
     assert (decision.folder == "Processed") is ok, decision.reason
+    if not ok:
+        assert decision.folder == "Rejected" and decision.forward_to == m.ORGANIZER.removeprefix("mailto:"), decision
 
 
 def test_require_policy_without_our_header_rejects(world):
     uid, token = world.new_event()
     world.processor.settings.auth_policy = "require_dkim_or_spf"
-    decision = world.process(m.google(token, m.reply_ics(uid)))
+    decision = world.process(m.google(token, m.reply_ics(uid), auth=None))
     assert decision.folder == "Rejected" and "no Authentication-Results from cal.example.test" in decision.reason
+    assert "aligned with external.test" in decision.reason
+
+
+@pytest.mark.parametrize("authenticated,attendee,ok", [
+    ("external.test", "external.test", True),
+    ("EXTERNAL.test.", "external.test", True),
+    ("external.test", "lists.external.test", True),
+    ("mail.external.test", "external.test", True),
+    ("test", "external.test", False),
+    ("other.test", "external.test", False),
+    ("notexternal.test", "external.test", False),
+    ("", "external.test", False),
+    ("xn--bcher-kva.example", "bücher.example", True),
+    ("xn--bcher-kva.example", "buecher.example", False),
+])
+def test_alignment(authenticated, attendee, ok):
+    assert authres.aligned(authenticated, attendee) is ok
 
 
 # ------------------------------------------------------------------ concurrency (real 412)

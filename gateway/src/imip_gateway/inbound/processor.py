@@ -78,7 +78,7 @@ class InboundSettings:
     max_itip_bytes: int = 524288
     max_vevents: int = 100
     token_ttl_days: int = 90  # judged by the token store (Token.expired), not here
-    auth_policy: str = "warn"
+    auth_policy: str = "require_dkim_or_spf"
     authserv_id: str = ""
     forward_limit_per_hour: int = 20
 
@@ -370,7 +370,9 @@ class Processor:
             return refused
         method = itip.method
 
-        verdict = authres.evaluate(msg, settings.auth_policy, settings.authserv_id)
+        # Authenticated for the domain of the attendee the token was issued to (not the From).
+        attendee_domain = (base["attendee"] or "").rpartition("@")[2] or None
+        verdict = authres.evaluate(msg, settings.auth_policy, settings.authserv_id, attendee_domain)
         if not verdict.passed:
             return rejected(f"sender authentication: {verdict.note}")
         if verdict.policy == "warn" and verdict.note.startswith("warning"):
