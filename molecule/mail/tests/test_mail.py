@@ -299,8 +299,9 @@ def test_mail_made_on_the_host_is_signed(lab, name):
 
 
 def test_mail_arriving_on_25_is_never_signed_and_a_forged_verdict_is_removed(lab, public, whitelisted):
-    """A stranger's message with our domain in From gets no signature of ours, and an
-    Authentication-Results header that claims our name is removed before anyone reads it."""
+    """A stranger's message with our domain in From gets no signature of ours, an
+    Authentication-Results header that claims our name is removed before anyone reads it, and
+    the SPF check on arrival adds the one verdict of ours."""
     subject = f"inbound-{token()}"
     out = lab("ext").run(
         f"swaks --server {public} --port 25 --local-interface {whitelisted} --helo ext.external.test "
@@ -310,7 +311,12 @@ def test_mail_arriving_on_25_is_never_signed_and_a_forged_verdict_is_removed(lab
     assert "250 2.0.0 Ok: queued" in out, out
     dummy, text = message_text(lab, "cal", "bob@example.test", subject)
     assert "DKIM-Signature:" not in text, text
-    assert "Authentication-Results: cal.example.test" not in text, text
+    # Exactly one verdict of ours: the SPF check's (the DKIM milter writes none for an unsigned
+    # message), and not the forged one.
+    ours = [h for h in re.sub(r"\r?\n[ \t]+", " ", text).splitlines()
+            if h.startswith("Authentication-Results: cal.example.test;")]
+    assert len(ours) == 1 and "spf=" in ours[0] and "smtp.mailfrom=external.test" in ours[0], ours
+    assert "dkim=pass" not in ours[0], ours
 
 
 def test_the_dkim_key_is_the_signers_alone(lab):
