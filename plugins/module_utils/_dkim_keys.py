@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import re
-import subprocess
 
 # The DER prefix of an RSA SubjectPublicKeyInfo: the AlgorithmIdentifier rsaEncryption
 # (1.2.840.113549.1.1.1). An SPKI is what `p=` carries for k=rsa (RFC 6376 3.6.1).
@@ -28,29 +27,29 @@ class DkimKeyError(Exception):
     """A key that openssl cannot read, or one that is not an RSA key of an accepted size."""
 
 
-def _openssl(args, data=b"", run=subprocess.run):
-    try:
-        proc = run(["openssl"] + args, input=data, capture_output=True, check=False)
-    except FileNotFoundError:
+def _openssl(args, data, run):
+    """run(argv, data) -> (rc, stdout, stderr), bytes: AnsibleModule.run_command in the module."""
+    rc, out, err = run(["openssl"] + args, data)
+    if rc == 127:
         raise DkimKeyError("the openssl command is not installed")
-    if proc.returncode != 0:
+    if rc != 0:
         # openssl's first error line names the problem ("Could not read key"); never the input.
-        reason = (proc.stderr.decode("utf-8", "replace").strip().splitlines() or ["exit %d" % proc.returncode])[0]
+        reason = (err.decode("utf-8", "replace").strip().splitlines() or ["exit %d" % rc])[0]
         raise DkimKeyError(reason)
-    return proc.stdout
+    return out
 
 
-def generate(bits, run=subprocess.run):
+def generate(bits, run):
     """A new RSA private key of `bits` bits, PEM (PKCS#8) bytes."""
-    return _openssl(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:%d" % bits], run=run)
+    return _openssl(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:%d" % bits], b"", run)
 
 
-def public_der(private_pem, run=subprocess.run):
+def public_der(private_pem, run):
     """The SubjectPublicKeyInfo (DER) of an RSA private key given as PEM bytes; DkimKeyError when the
     text is not a private key, not RSA, or its size is outside MIN_BITS..MAX_BITS."""
     if b"PRIVATE KEY-----" not in private_pem:
         raise DkimKeyError("not a PEM private key")
-    der = _openssl(["pkey", "-pubout", "-outform", "DER"], private_pem, run=run)
+    der = _openssl(["pkey", "-pubout", "-outform", "DER"], private_pem, run)
     if _RSA_OID not in der[:32]:
         raise DkimKeyError("not an RSA key (DKIM keys here are RSA)")
     bits = modulus_bits(der)

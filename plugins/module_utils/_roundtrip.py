@@ -445,6 +445,7 @@ def wait_for(probe, timeout, interval=0.5, clock=time.monotonic, sleep=time.slee
 # outcome later): the report keeps the worst.
 
 INVITATION, REPLY, CLEANUP = "roundtrip.invitation", "roundtrip.reply", "roundtrip.cleanup"
+AUTHENTICATION = "roundtrip.authentication"
 CALENDAR_NAME = "imip.server status check"
 UID_SUFFIX = "@status-check.imip.server"
 # The round trip's own calendar, removed at the end (another calendar only when the round trip made it).
@@ -552,6 +553,7 @@ def answer(maildir, uid, attendee, timeout, smtp_host="127.0.0.1", smtp_port=25,
     result["checks"].append(_line(
         INVITATION, sc.OK, "the invitation reached %s's mailbox in %.1f s (iTIP REQUEST, replies to %s)"
         % (attendee, seconds, mask_token(to))))
+    result["checks"].append(authentication_check(message, to.rpartition("@")[2]))
     try:
         dummy, late = sc.retry(lambda: sender(msg, attendee, to, smtp_host, smtp_port, smtp_timeout), retries)
     except (smtplib.SMTPException, OSError) as exc:
@@ -567,6 +569,49 @@ def answer(maildir, uid, attendee, timeout, smtp_host="127.0.0.1", smtp_port=25,
     result["replied"] = True
     result["replied_at"] = time.time()
     return result
+
+
+_AR_RESULT = re.compile(r"^\s*(dkim|spf|dmarc)\s*=\s*([a-z]+)(.*)$", re.IGNORECASE | re.S)
+_AR_DOMAIN = re.compile(r"\b(?:header\.d|smtp\.mailfrom|header\.from)\s*=\s*\"?([^\s;\"]+)", re.IGNORECASE)
+
+
+def provider_verdict(message):
+    """(authserv-id, [(method, result, domain)]) of the topmost Authentication-Results header's
+    writer - the attendee's provider, which adds it on top when the mail arrives - or (None, [])."""
+    headers = [re.sub(r"\([^()]*\)", "", str(v)).replace("\r", " ").replace("\n", " ")
+               for v in message.get_all("Authentication-Results") or []]
+    if not headers:
+        return None, []
+    writer = headers[0].split(";", 1)[0].strip().lower()
+    results = []
+    for header in headers:
+        if header.split(";", 1)[0].strip().lower() != writer:
+            continue
+        for resinfo in header.split(";")[1:]:
+            match = _AR_RESULT.match(resinfo)
+            if match:
+                domain = _AR_DOMAIN.search(match.group(3))
+                results.append((match.group(1).lower(), match.group(2).lower(),
+                                domain.group(1).rsplit("@", 1)[-1].lower().rstrip(".") if domain else ""))
+    return writer, results
+
+
+def authentication_check(message, domain):
+    """What the attendee's provider found when the invitation arrived: a DKIM signature of the
+    site's domain that verifies (big providers put unsigned mail from small senders in spam)."""
+    writer, results = provider_verdict(message)
+    found = ", ".join("%s=%s%s" % (m, r, " (%s)" % d if d else "") for m, r, d in results)
+    should = "the attendee's provider verifies the invitation's DKIM signature for %s (dkim=pass)" % domain
+    if writer is None:
+        return _line(AUTHENTICATION, sc.UNKNOWN, "could not determine: the attendee's provider wrote no "
+                     "Authentication-Results on the invitation", should)
+    if any(m == "dkim" and r == "pass" and (d == domain or d.endswith("." + domain)) for m, r, d in results):
+        return _line(AUTHENTICATION, sc.OK, "%s verified the invitation: %s" % (writer, found))
+    return _line(AUTHENTICATION, sc.FAIL, "%s found no valid DKIM signature for %s on the invitation: %s"
+                 % (writer, domain, found or "no results"), should,
+                 ["the mail role signs what the gateway submits (imip_mail_dkim_enabled): on the mail host "
+                  "`systemctl status dkimpy-milter` and `journalctl -u dkimpy-milter`",
+                  "the report's DNS line for <selector>._domainkey.%s says whether the key is published" % domain])
 
 
 def _relay_fix(relay):

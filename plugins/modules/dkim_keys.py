@@ -49,7 +49,7 @@ options:
     required: true
   selectors:
     description:
-      - Every selector that has a key: the one that signs and, during a rotation, the one before
+      - Every selector that has a key - the one that signs and, during a rotation, the one before
         or after it. Each a DNS label.
     type: list
     elements: str
@@ -164,6 +164,12 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
+
+    def run(argv, data):
+        # Keys travel through stdin and stdout only, never an argument; binary both ways.
+        rc, out, err = module.run_command(argv, data=data, binary_data=True, encoding=None)
+        return rc, out, err
+
     directory, selectors, given = p["directory"], p["selectors"], p["keys"] or {}
     errors = dk.selector_errors(selectors, given)
     if not dk.MIN_BITS <= p["bits"] <= dk.MAX_BITS:
@@ -185,7 +191,7 @@ def main():
         if selector in given:
             pem = (given[selector] or "").strip().encode("utf-8") + b"\n"
             try:
-                wanted[selector] = (pem, dk.public_der(pem))
+                wanted[selector] = (pem, dk.public_der(pem, run))
             except dk.DkimKeyError as exc:
                 errors.append("keys[%s] is not a usable DKIM key: %s" % (selector, exc))
     if errors:
@@ -206,7 +212,7 @@ def main():
             continue
         if current is not None:
             try:
-                result["public_keys"][selector] = dk.txt_record(dk.public_der(current))
+                result["public_keys"][selector] = dk.txt_record(dk.public_der(current, run))
                 continue
             except dk.DkimKeyError as exc:
                 module.warn("%s holds no usable DKIM key (%s): a new key replaces it" % (path, exc))
@@ -216,9 +222,9 @@ def main():
         if module.check_mode:
             continue
         try:
-            pem = dk.generate(p["bits"])
+            pem = dk.generate(p["bits"], run)
             writes[selector] = pem
-            result["public_keys"][selector] = dk.txt_record(dk.public_der(pem))
+            result["public_keys"][selector] = dk.txt_record(dk.public_der(pem, run))
         except dk.DkimKeyError as exc:
             module.fail_json(msg="cannot make a DKIM key for selector %s: %s" % (selector, exc))
 

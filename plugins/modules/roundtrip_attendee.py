@@ -173,7 +173,10 @@ replied_at:
   returned: when O(step=answer)
   type: float
 checks:
-  description: Status checks (V(roundtrip.invitation), V(roundtrip.reply) when the MTA refused the reply, V(roundtrip.cleanup)).
+  description:
+    - Status checks (V(roundtrip.invitation), V(roundtrip.authentication) - the DKIM verdict the
+      attendee's provider wrote on the invitation, V(roundtrip.reply) when the MTA refused the reply,
+      V(roundtrip.cleanup)).
   returned: always
   type: list
   elements: dict

@@ -5,12 +5,15 @@ same role, verifies it against the record our name server publishes and writes i
 signs the attendee's reply (sendmail on ext); aio verifies it against external.test's record and
 writes our verdict, which the gateway's reply policy reads."""
 
+import base64
 import email
 import email.policy
 import re
+import uuid
 
 import pytest
-from imip_lab_client import await_request, invite, itip_for, maildir, reply_message, send_from_ext, sequence_of, token_address, wait_for
+from imip_lab_client import (await_request, gateway_status, invite, itip_for, maildir, messages, partstat, reply_message,
+                             send_from_ext, sequence_of, token_address, wait_for)
 
 ALICE = "alice@example.test"
 ATTENDEE = "attendee@external.test"
@@ -63,9 +66,10 @@ def test_the_invitation_is_signed_and_the_internet_says_dkim_pass(ext, invitatio
     message = itip_for(ext, ATTENDEE, uid)[-1][0]
     signatures = [re.sub(r"\s+", "", str(v)) for v in message.get_all("DKIM-Signature", [])]
     assert len(signatures) == 1 and "d=example.test;" in signatures[0] and "s=imip1;" in signatures[0], signatures
-    results = verdicts(message, "ext.external.test")
-    assert len(results) == 1 and "dkim=pass" in results[0] and "header.d=example.test" in results[0], \
-        message.get_all("Authentication-Results")
+    # ext's checks on arrival write one header each (its DKIM milter's, its SPF milter's).
+    results = " ".join(verdicts(message, "ext.external.test"))
+    assert re.search(r"dkim=pass[^;]*header\.d=example\.test", results), message.get_all("Authentication-Results")
+    assert re.search(r"spf=pass[^;]*smtp\.mailfrom=example\.test", results), message.get_all("Authentication-Results")
 
 
 def test_the_reply_is_verified_on_arrival_and_our_verdict_says_pass(aio, ext, invitation):
@@ -73,12 +77,55 @@ def test_the_reply_is_verified_on_arrival_and_our_verdict_says_pass(aio, ext, in
     reply = reply_message(uid, token_address(request), ATTENDEE, "ACCEPTED", sequence_of(request))
     message_id = send_from_ext(ext, reply, ATTENDEE)
 
-    def arrived():
-        out = aio.run(f"grep -rlF {message_id!r} {maildir(INVITATIONS)}")
+    def processed():
+        # Where the gateway files it once the reply is applied (it moves it out of INBOX).
+        out = aio.run(f"grep -rlF {message_id!r} {maildir(INVITATIONS)}/.Processed")
         return out.stdout.split()
 
-    path = wait_for("the reply in the invitation account's mailbox", arrived, timeout=120)[0]
+    path = wait_for("the reply applied and filed in Processed", processed, timeout=120)[0]
     message = email.message_from_bytes(aio.file(path).content, policy=email.policy.default)
-    results = verdicts(message, "aio.example.test")
-    assert len(results) == 1, message.get_all("Authentication-Results")
-    assert "dkim=pass" in results[0] and "header.d=external.test" in results[0], results
+    results = " ".join(verdicts(message, "aio.example.test"))
+    assert re.search(r"dkim=pass[^;]*header\.d=external\.test", results), message.get_all("Authentication-Results")
+    assert re.search(r"spf=pass[^;]*smtp\.mailfrom=external\.test", results), message.get_all("Authentication-Results")
+
+
+# Sends a message to port 25 of aio's own address (not loopback, so not exempt from the checks)
+# as a stranger's server would: the envelope sender is the attendee's, from a host that
+# external.test's SPF record ("v=spf1 mx -all": only ext) does not name, and nothing is signed.
+FORGE = r"""
+import base64, smtplib, sys
+server, sender, rcpt, data = sys.argv[1], sys.argv[2], sys.argv[3], base64.b64decode(sys.argv[4])
+with smtplib.SMTP(server, 25, local_hostname="forger.invalid", timeout=30) as smtp:
+    smtp.sendmail(sender, [rcpt], data)
+"""
+
+
+def test_an_unauthenticated_reply_with_a_valid_token_is_rejected_and_the_organizer_told(calendar_of, aio, ext):
+    """The policy (require_dkim_or_spf): a reply that carries the right token but comes from a host
+    outside the attendee's SPF, unsigned, and with a forged verdict of ours claiming dkim=pass,
+    changes nothing; it is filed in Rejected with our real verdict, and forwarded to the organizer."""
+    uid = invite(calendar_of(ALICE), ALICE, ATTENDEE, hour=17)
+    request = await_request(ext, ATTENDEE, uid)
+    subject = f"Accepted: Planning ({uuid.uuid4().hex[:8]})"
+    reply = reply_message(uid, token_address(request), ATTENDEE, "ACCEPTED", sequence_of(request), subject=subject)
+    reply["Authentication-Results"] = "aio.example.test; dkim=pass header.d=external.test; spf=pass smtp.mailfrom=external.test"
+    rejected = gateway_status(aio)["inbound"]["folders"]["Rejected"]
+    own_address = aio.check_output("hostname -I").split()[0]
+    data = base64.b64encode(reply.as_bytes()).decode()
+    aio.run_expect([0], f"python3 -c '{FORGE}' {own_address} {ATTENDEE} {token_address(request)} {data}")
+
+    wait_for("the reply in Rejected", lambda: gateway_status(aio)["inbound"]["folders"]["Rejected"] == rejected + 1, timeout=120)
+    assert partstat(calendar_of(ALICE), uid, ATTENDEE) == "NEEDS-ACTION"
+    stored = aio.check_output(f"grep -rlF {subject!r} {maildir(INVITATIONS)}/.Rejected").split()
+    message = email.message_from_bytes(aio.file(stored[0]).content, policy=email.policy.default)
+    ours = verdicts(message, "aio.example.test")
+    assert not any("dkim=pass" in v for v in ours), ours  # the forged header was removed
+    assert any("spf=fail" in v and "smtp.mailfrom=external.test" in v for v in ours), ours
+
+    def forwarded():
+        return [m for m in messages(aio, ALICE) if any(
+            subject in str(part.get_payload(0)["Subject"]) for part in m.walk() if part.get_content_type() == "message/rfc822")
+            or subject in str(m["Subject"])]
+
+    wait_for("the forward in alice's mailbox", forwarded, timeout=60)
+    assert len(forwarded()) == 1

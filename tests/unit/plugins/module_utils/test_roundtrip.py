@@ -21,14 +21,17 @@ TOKEN_ADDRESS = "calendar-invites+0f3c9a1e-2b7d-4f61-9a55-1c2d3e4f5a6b@example.t
 PASSWORD = "organizer-secret-do-not-print"
 
 
-def itip(uid, method="REQUEST", organizer=TOKEN_ADDRESS):
-    """An iTIP message as the gateway mails it (folded ORGANIZER line with CN and EMAIL)."""
+def itip(uid, method="REQUEST", organizer=TOKEN_ADDRESS, verdict="ext.external.test; dkim=pass header.d=example.test; spf=pass"):
+    """An iTIP message as the gateway mails it (folded ORGANIZER line with CN and EMAIL), with the
+    Authentication-Results the attendee's provider adds on arrival."""
     text = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nMETHOD:%s\r\nBEGIN:VEVENT\r\nUID:%s\r\nSEQUENCE:0\r\n"
             "DTSTART:20261201T100000Z\r\nDTEND:20261201T110000Z\r\nSUMMARY:Planning\r\n"
             "ORGANIZER;CN=\"Alice: planner\";EMAIL=alice@example.test:mailto:\r\n %s\r\n"
             "ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:attendee@external.test\r\n"
             "END:VEVENT\r\nEND:VCALENDAR\r\n") % (method, uid, organizer)
     msg = EmailMessage()
+    if verdict:
+        msg["Authentication-Results"] = verdict
     msg["From"] = "Alice <calendar-invites@example.test>"
     msg["To"] = "attendee@external.test"
     msg["Subject"] = "Invitation: Planning"
@@ -86,8 +89,28 @@ def test_answer_finds_the_request_and_sends_the_reply_through_the_mta(tmp_path):
                     sender=lambda msg, frm, to, host, port, timeout: sent.append((frm, to, host, port)))
     assert sent == [("attendee@external.test", TOKEN_ADDRESS, "127.0.0.1", 25)]
     assert got["replied"] is True
-    assert [(c["id"], c["status"]) for c in got["checks"]] == [("roundtrip.invitation", "ok")]
+    assert [(c["id"], c["status"]) for c in got["checks"]] == [("roundtrip.invitation", "ok"), ("roundtrip.authentication", "ok")]
+    assert got["checks"][1]["message"] == "ext.external.test verified the invitation: dkim=pass (example.test), spf=pass"
     assert TOKEN_ADDRESS not in repr(got)  # the token stays on the vantage host
+
+
+@pytest.mark.parametrize("verdict, status, says", [
+    (None, "unknown", "wrote no Authentication-Results"),
+    ("ext.external.test; dkim=none; spf=pass smtp.mailfrom=calendar-invites@example.test", "fail",
+     "found no valid DKIM signature for example.test on the invitation: dkim=none, spf=pass (example.test)"),
+    # A signature of another domain (a relay's) does not authenticate ours.
+    ("ext.external.test; dkim=pass header.d=relay.test", "fail", "dkim=pass (relay.test)"),
+    # A subdomain's signature is aligned; only the topmost writer's headers count.
+    ("mx.external.test; dkim=pass (good) header.d=mail.example.test", "ok", "mx.external.test verified"),
+])
+def test_the_providers_verdict_on_the_invitation(tmp_path, verdict, status, says):
+    maildir = tmp_path / "Maildir"
+    deliver(maildir, itip("u1", verdict=verdict))
+    got = rt.answer(str(maildir), "u1", "attendee@external.test", 5, wait=no_wait, sender=lambda *a: None)
+    check = next(c for c in got["checks"] if c["id"] == "roundtrip.authentication")
+    assert check["status"] == status and says in check["message"], check
+    if status == "fail":
+        assert any("dkimpy-milter" in line for line in check["fix"])
 
 
 def test_answer_without_a_request_is_a_failure_that_says_where_to_look(tmp_path):
@@ -112,8 +135,8 @@ def test_answer_when_the_mta_refuses_the_reply(tmp_path):
         raise ConnectionRefusedError(111, "Connection refused")
 
     got = rt.answer(str(maildir), "u1", "attendee@external.test", 5, wait=no_wait, sender=refuse)
-    assert [(c["id"], c["status"]) for c in got["checks"]] == [("roundtrip.invitation", "ok"), ("roundtrip.reply", "fail")]
-    assert "Connection refused" in got["checks"][1]["message"]
+    assert [(c["id"], c["status"]) for c in got["checks"]] == [("roundtrip.invitation", "ok"), ("roundtrip.authentication", "ok"), ("roundtrip.reply", "fail")]
+    assert "Connection refused" in got["checks"][2]["message"]
 
 
 def test_cleanup_waits_for_the_cancel_and_removes_only_the_round_trip_messages(tmp_path):
@@ -218,5 +241,6 @@ def test_an_mta_that_never_answers_is_retried_then_unknown(tmp_path):
 
     got = rt.answer(str(maildir), "u1", "attendee@external.test", 5, wait=no_wait, sender=silent, retries=2)
     assert len(tries) == 3
-    assert [(c["id"], c["status"]) for c in got["checks"]] == [("roundtrip.invitation", "ok"), ("roundtrip.reply", "unknown")]
+    assert [(c["id"], c["status"]) for c in got["checks"]] == [
+        ("roundtrip.invitation", "ok"), ("roundtrip.authentication", "ok"), ("roundtrip.reply", "unknown")]
     assert got["replied"] is False

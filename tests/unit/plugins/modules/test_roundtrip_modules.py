@@ -60,9 +60,9 @@ def test_the_attendee_module_answers_from_a_real_maildir_and_names_a_refusing_mt
         run = run_module(roundtrip_attendee, dict(step="answer", uid="u1", attendee="attendee@external.test",
                                                   maildir=str(maildir), smtp_port=mta.port, timeout=1))
     statuses = [(c["id"], c["status"]) for c in run.result["checks"]]
-    assert statuses == [("roundtrip.invitation", "ok"), ("roundtrip.reply", "fail")]
+    assert statuses == [("roundtrip.invitation", "ok"), ("roundtrip.authentication", "ok"), ("roundtrip.reply", "fail")]
     assert run.result["invitation_arrived"] is True and run.result["replied"] is False
-    assert "502" in run.result["checks"][1]["message"]
+    assert "502" in run.result["checks"][2]["message"]
     assert TOKEN_ADDRESS not in run.raw
 
     cleaned = run_module(roundtrip_attendee, dict(step="cleanup", uid="u1", attendee="attendee@external.test",
