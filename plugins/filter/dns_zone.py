@@ -26,7 +26,7 @@ from ansible.module_utils.common.text.converters import to_text
 _PLAN_KEYS = frozenset((
     "domain", "hosts", "nameservers", "mail_hosts", "calendar_hosts", "public_ipv4", "public_ipv6",
     "views", "reverse_networks", "extra_records", "ttl", "caldav_path", "spf", "dmarc",
-    "soa_contact", "soa_timers", "ptr_records", "dkim",
+    "soa_contact", "soa_timers", "ptr_records", "dkim", "dmarc_report_address",
 ))
 _PLAN_REQUIRED = ("domain", "hosts", "nameservers")
 

@@ -310,7 +310,7 @@ def _ptr_entries(ptr_records, entries, errors):
 def plan(domain, hosts, nameservers, mail_hosts=(), calendar_hosts=(), public_ipv4=None, public_ipv6=None,
          views=True, reverse_networks=(), extra_records=(), ttl=3600, caldav_path="/", spf="v=spf1 mx -all",
          dmarc="v=DMARC1; p=quarantine", soa_contact=None, soa_timers=(3600, 900, 1209600, 300),
-         ptr_records=(), dkim=None):
+         ptr_records=(), dkim=None, dmarc_report_address=""):
     """Every zone of a site per view, or the list of input errors.
 
     hosts: [{host, fqdn, ipv4, ipv6}] (inside addresses). mail_hosts / calendar_hosts /
@@ -319,6 +319,8 @@ def plan(domain, hosts, nameservers, mail_hosts=(), calendar_hosts=(), public_ip
     ptr_records: [{address, name}] PTRs for addresses that are not the site's hosts, in the
     reverse zones (what an address provider serves for its customers' addresses).
     dkim: {selector: key record} published as TXT at <selector>._domainkey (with mail hosts).
+    dmarc_report_address: where receivers send DMARC aggregate reports (rua=mailto:), an address in
+    the domain (a mailbox the site owns; another domain would have to authorize it, RFC 7489 7.1).
     Returns {"errors": [...], "views": [{"name", "zones": [{"name", "records", "body"}]}]}.
     """
     errors = []
@@ -399,6 +401,15 @@ def plan(domain, hosts, nameservers, mail_hosts=(), calendar_hosts=(), public_ip
                           "(v=DKIM1; k=rsa; p=...)" % (selector, str(value)[:20]))
             continue
         dkim_records.append(("%s._domainkey.%s" % (selector, origin), str(value)))
+
+    if dmarc_report_address:
+        local, dummy, report_domain = str(dmarc_report_address).rpartition("@")
+        if (not local or not HOSTNAME.match(report_domain) or not in_domain(fqdn(report_domain), domain)
+                or any(c in local for c in ' ;,!<>"')):
+            errors.append("imip_dns_dmarc_report_address %r is not an address in %s (a mailbox the site owns)"
+                          % (dmarc_report_address, domain))
+        elif dmarc:
+            dmarc = "%s; rua=mailto:%s" % (dmarc.rstrip("; "), dmarc_report_address)
 
     if errors:
         return {"errors": errors, "views": []}

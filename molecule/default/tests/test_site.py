@@ -46,6 +46,9 @@ def test_the_status_report_is_all_green(status_report):
     # What the issue asks the report to cover, each by at least one check.
     for prefix in ("dns.", "port.", "tls.", "mail.", "account.", "gateway."):
         assert any(i.startswith(prefix) for i in ids), f"no {prefix}* check in {sorted(ids)}"
+    # The DKIM key record, as the internet sees it, is the one made from the signer's key.
+    dkim = next(c for c in report["checks"] if c["id"] == "dns.txt.imip1._domainkey")
+    assert dkim["status"] == "ok" and "v=DKIM1; k=rsa; p=" in json.dumps(dkim), dkim
     # The text as the operator reads it: check lines, none of them ✖ (the summary counts "0 ✖").
     marks = re.findall(r"^\s*([✓✖?]) ", run.stdout, re.M)
     assert marks and set(marks) == {"✓"}, run.stdout[-3000:]
@@ -93,11 +96,15 @@ def test_the_report_and_the_round_trip_from_the_controller_without_a_vantage_hos
     not_ok = [f"{c['id']}: {c['message']}" for c in outside
               if c["id"] in ("port.25", "port.587", "port.993", "port.443", "port.53") and c["status"] != "ok"]
     assert not not_ok, "\n".join(not_ok)
-    # The invitation reached the mailbox, the reply sent by submission came back as ACCEPTED,
-    # and the CANCEL arrived and the messages were expunged, all over IMAP.
+    # The invitation reached the mailbox with the provider's dkim=pass for our domain, the reply
+    # sent by submission came back as ACCEPTED, and the CANCEL arrived and the messages were
+    # expunged, all over IMAP.
     roundtrip = {c["id"]: c for c in checks if c["id"].startswith("roundtrip.")}
     assert {i: c["status"] for i, c in roundtrip.items()} == {
-        "roundtrip.invitation": "ok", "roundtrip.reply": "ok", "roundtrip.cleanup": "ok"}, roundtrip
+        "roundtrip.invitation": "ok", "roundtrip.authentication": "ok", "roundtrip.reply": "ok",
+        "roundtrip.cleanup": "ok"}, roundtrip
+    assert "ext.external.test verified the invitation: " in roundtrip["roundtrip.authentication"]["message"]
+    assert "dkim=pass (example.test)" in roundtrip["roundtrip.authentication"]["message"]
     assert "its CANCEL reached" in roundtrip["roundtrip.cleanup"]["message"]
     assert "Ports seen from outside (this controller)" in run.stdout
     assert "Invitation round trip (cal, this controller)" in run.stdout

@@ -280,3 +280,14 @@ def test_no_dkim_record_without_a_mail_host():
 def test_a_bad_dkim_record_is_named(dkim):
     p = site(dkim=dkim)
     assert p["views"] == [] and any(e.startswith("imip_dns_dkim_records:") for e in p["errors"])
+
+
+def test_dmarc_reports_go_to_a_mailbox_of_the_site():
+    p = site(dmarc_report_address="dmarc-reports@example.test")
+    assert '_dmarc IN TXT "v=DMARC1; p=quarantine; rua=mailto:dmarc-reports@example.test"' in lines(zone(p, "inside", "example.test"))
+
+
+@pytest.mark.parametrize("address", ["reports@elsewhere.test", "no-at-sign", "a b@example.test", "x@exa_mple..test"])
+def test_a_dmarc_report_address_outside_the_site_is_named(address):
+    p = site(dmarc_report_address=address)
+    assert p["views"] == [] and any(e.startswith("imip_dns_dmarc_report_address") for e in p["errors"])
