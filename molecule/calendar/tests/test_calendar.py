@@ -17,16 +17,6 @@ BOB = "bob@example.test"
 TOKEN_ORGANIZER = re.compile(r"^mailto:calendar-invites\+[0-9a-f-]{36}@example\.test$", re.I)
 
 
-@pytest.fixture(scope="module")
-def aio(lab):
-    return lab("aio")
-
-
-@pytest.fixture(scope="module")
-def ext(lab):
-    return lab("ext")
-
-
 def the_vevent(cal):
     return next(iter(cal.walk("VEVENT")))
 

@@ -20,16 +20,6 @@ ATTENDEE = "attendee@external.test"
 INVITATIONS = "calendar-invites@example.test"
 
 
-@pytest.fixture(scope="module")
-def aio(lab):
-    return lab("aio")
-
-
-@pytest.fixture(scope="module")
-def ext(lab):
-    return lab("ext")
-
-
 def verdicts(message, authserv_id):
     """The Authentication-Results headers of `message` written by `authserv_id`, unfolded."""
     found = [re.sub(r"\s+", " ", str(value)) for value in message.get_all("Authentication-Results", [])]

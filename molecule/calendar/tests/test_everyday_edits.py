@@ -6,7 +6,6 @@ attendee's Maildir and MTA on ext)."""
 
 import shlex
 
-import pytest
 from imip_lab_client import (GATEWAY, event_ics, gateway_status, itip_for, new_uid, partstat, reply_message,
                              send_from_ext, sequence_of, token_address, tomorrow, wait_for)
 
@@ -15,16 +14,6 @@ ATTENDEE = "attendee@external.test"
 OTHER = "other@external.test"
 IDN_ATTENDEE = "jörg@bücher.example"
 DB = "/var/lib/imip-gateway/gateway.db"
-
-
-@pytest.fixture(scope="module")
-def aio(lab):
-    return lab("aio")
-
-
-@pytest.fixture(scope="module")
-def ext(lab):
-    return lab("ext")
 
 
 def methods(ext, address, uid):

@@ -4,22 +4,11 @@ in `imip-gateway status` and the journal, and the service recovers on its own.""
 
 from datetime import timedelta
 
-import pytest
 from imip_lab_client import event_ics, gateway_status, itip_for, new_uid, tomorrow, wait_for
 
 ALICE = "alice@example.test"
 ATTENDEE = "attendee@external.test"
 SMTP_CRED = "/etc/credstore.encrypted/imip-gateway.smtp.cred"
-
-
-@pytest.fixture(scope="module")
-def aio(lab):
-    return lab("aio")
-
-
-@pytest.fixture(scope="module")
-def ext(lab):
-    return lab("ext")
 
 
 def create_events(calendar, count, hour):

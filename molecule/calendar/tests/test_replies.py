@@ -16,16 +16,6 @@ ATTENDEE = "attendee@external.test"
 OTHER = "other@external.test"
 
 
-@pytest.fixture(scope="module")
-def aio(lab):
-    return lab("aio")
-
-
-@pytest.fixture(scope="module")
-def ext(lab):
-    return lab("ext")
-
-
 def last_sequence(ext, uid):
     """The SEQUENCE of the last REQUEST the attendee received (a client replies with it)."""
     return sequence_of(itip_for(ext, ATTENDEE, uid)[-1][1])
