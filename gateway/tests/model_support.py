@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo
 
 import icalendar
 from aiosmtpd.controller import Controller
-from conftest import CALDAV_PASSWORD, SMTP_PASSWORD, Received, SMTPServer
+from conftest import CALDAV_PASSWORD, SMTP_PASSWORD, Received, SMTPServer, _Handler
 from dateutil import rrule as dateutil_rrule
 
 from imip_gateway import db
@@ -96,9 +96,8 @@ def canonical(address: str) -> str:
 
 
 # ---------------------------------------------------------------- the MX
-class _Handler:
-    def __init__(self, server: "ModelSMTP"):
-        self.server = server
+class _ModelHandler(_Handler):
+    """conftest's handler (DATA recorded as Received), with the model's refused recipients."""
 
     async def handle_RCPT(self, _server, _session, envelope, address, _options):
         answer = self.server.refuse.get(canonical(address))
@@ -106,13 +105,6 @@ class _Handler:
             return answer
         envelope.rcpt_tos.append(address)
         return "250 OK"
-
-    async def handle_DATA(self, _server, session, envelope):
-        with self.server.lock:
-            self.server.messages.append(Received(
-                envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content or envelope.content,
-                session.auth_data.login.decode() if session.auth_data else None, session.ssl is not None))
-        return "250 2.0.0 Ok: queued"
 
 
 @dataclass
@@ -123,7 +115,7 @@ class ModelSMTP(SMTPServer):
     refuse: dict[str, str] = field(default_factory=dict)
 
     def start(self) -> None:
-        self.controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port,
+        self.controller = Controller(_ModelHandler(self), hostname="127.0.0.1", port=self.port,
                                      server_hostname="smtp.test", tls_context=self.tls_context,
                                      require_starttls=True, auth_required=True, auth_require_tls=True,
                                      authenticator=self.authenticate, enable_SMTPUTF8=self.smtputf8)
