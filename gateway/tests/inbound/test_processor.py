@@ -140,12 +140,15 @@ def test_higher_sequence_beats_later_dtstamp_and_lower_loses(world):
 
 
 def test_same_dtstamp_falls_back_to_date_header(world):
-    """Outlook for Mac: every reply carries the request's DTSTAMP; the Date header orders them."""
+    """Outlook for Mac: every reply carries the request's DTSTAMP; the Date header orders them.
+    The Dates are in the past, as a client writes them: a future one is clamped to the message's
+    arrival (a reply from the future must not outrank later ones), and two arrivals in one second
+    would then decide by chance."""
     uid, token = world.new_event()
     ics_acc = m.reply_ics(uid, partstat="ACCEPTED", dtstamp="20291201T090000Z")
     ics_dec = m.reply_ics(uid, partstat="DECLINED", dtstamp="20291201T090000Z")
-    late = m.outlook_mac(token, ics_dec, message_id="<late@x>", date="Mon, 03 Dec 2029 10:00:00 +0000")
-    early = m.outlook_mac(token, ics_acc, message_id="<early@x>", date="Sun, 02 Dec 2029 10:00:00 +0000")
+    late = m.outlook_mac(token, ics_dec, message_id="<late@x>", date="Mon, 03 Nov 2025 10:00:00 +0000")
+    early = m.outlook_mac(token, ics_acc, message_id="<early@x>", date="Sun, 02 Nov 2025 10:00:00 +0000")
     assert world.process(late).outcome == "applied DECLINED"
     assert world.process(early).outcome == "ignored"
     assert _partstat(world.attendee_line(uid)) == "DECLINED"
