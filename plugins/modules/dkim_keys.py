@@ -167,8 +167,7 @@ def main():
 
     def run(argv, data):
         # Keys travel through stdin and stdout only, never an argument; binary both ways.
-        rc, out, err = module.run_command(argv, data=data, binary_data=True, encoding=None)
-        return rc, out, err
+        return module.run_command(argv, data=data, binary_data=True, encoding=None)
 
     directory, selectors, given = p["directory"], p["selectors"], p["keys"] or {}
     errors = dk.selector_errors(selectors, given)
