@@ -598,20 +598,29 @@ def provider_verdict(message):
 
 def authentication_check(message, domain):
     """What the attendee's provider found when the invitation arrived: a DKIM signature of the
-    site's domain that verifies (big providers put unsigned mail from small senders in spam)."""
+    site's domain that verifies (big providers put unsigned mail from small senders in spam) and,
+    when the provider judges DMARC, dmarc=pass (a fail is what gets mail quarantined or refused)."""
     writer, results = provider_verdict(message)
     found = ", ".join("%s=%s%s" % (m, r, " (%s)" % d if d else "") for m, r, d in results)
-    should = "the attendee's provider verifies the invitation's DKIM signature for %s (dkim=pass)" % domain
+    should = ("the attendee's provider verifies the invitation's DKIM signature for %s (dkim=pass) and "
+              "its DMARC passes (dmarc=pass)" % domain)
     if writer is None:
         return _line(AUTHENTICATION, sc.UNKNOWN, "could not determine: the attendee's provider wrote no "
                      "Authentication-Results on the invitation", should)
-    if any(m == "dkim" and r == "pass" and (d == domain or d.endswith("." + domain)) for m, r, d in results):
-        return _line(AUTHENTICATION, sc.OK, "%s verified the invitation: %s" % (writer, found))
-    return _line(AUTHENTICATION, sc.FAIL, "%s found no valid DKIM signature for %s on the invitation: %s"
-                 % (writer, domain, found or "no results"), should,
-                 ["the mail role signs what the gateway submits (imip_mail_dkim_enabled): on the mail host "
-                  "`systemctl status dkimpy-milter` and `journalctl -u dkimpy-milter`",
-                  "the report's DNS line for <selector>._domainkey.%s says whether the key is published" % domain])
+    if not any(m == "dkim" and r == "pass" and (d == domain or d.endswith("." + domain)) for m, r, d in results):
+        return _line(AUTHENTICATION, sc.FAIL, "%s found no valid DKIM signature for %s on the invitation: %s"
+                     % (writer, domain, found or "no results"), should,
+                     ["the mail role signs what the gateway submits (imip_mail_dkim_enabled): on the mail host "
+                      "`systemctl status dkimpy-milter` and `journalctl -u dkimpy-milter`",
+                      "the report's DNS line for <selector>._domainkey.%s says whether the key is published" % domain])
+    dmarc = [r for m, r, d in results if m == "dmarc"]
+    if dmarc and "pass" not in dmarc:
+        return _line(AUTHENTICATION, sc.FAIL, "%s found a valid DKIM signature for %s but DMARC did not pass: %s"
+                     % (writer, domain, found), should,
+                     ["the report's DNS line for _dmarc.%s shows the published policy; a signature passes DMARC only "
+                      "when its d= is %s or a subdomain and the From of the invitation is in %s" % (domain, domain, domain),
+                      "dmarc=temperror or permerror: the provider could not read the DMARC record (the DNS lines)"])
+    return _line(AUTHENTICATION, sc.OK, "%s verified the invitation: %s" % (writer, found))
 
 
 def _relay_fix(relay):

@@ -1,9 +1,9 @@
 """DKIM across the lab's internet, as a big provider and our own MTA see it.
 
 aio signs the invitation (submission from the gateway); ext, the internet's mail server with the
-same role, verifies it against the record our name server publishes and writes its verdict. ext
-signs the attendee's reply (sendmail on ext); aio verifies it against external.test's record and
-writes our verdict, which the gateway's reply policy reads."""
+same role, verifies it against the record our name server publishes and writes its verdicts (DKIM,
+SPF, and DMARC from those two). ext signs the attendee's reply (sendmail on ext); aio verifies it
+against external.test's records and writes our verdicts, which the gateway's reply policy reads."""
 
 import base64
 import email
@@ -17,6 +17,7 @@ from imip_lab_client import (await_request, gateway_status, invite, itip_for, ma
 
 ALICE = "alice@example.test"
 ATTENDEE = "attendee@external.test"
+OTHER = "other@external.test"
 INVITATIONS = "calendar-invites@example.test"
 
 
@@ -56,10 +57,46 @@ def test_the_invitation_is_signed_and_the_internet_says_dkim_pass(ext, invitatio
     message = itip_for(ext, ATTENDEE, uid)[-1][0]
     signatures = [re.sub(r"\s+", "", str(v)) for v in message.get_all("DKIM-Signature", [])]
     assert len(signatures) == 1 and "d=example.test;" in signatures[0] and "s=imip1;" in signatures[0], signatures
-    # ext's checks on arrival write one header each (its DKIM milter's, its SPF milter's).
+    # ext's checks on arrival write one header each (its DKIM, SPF and DMARC milters').
     results = " ".join(verdicts(message, "ext.external.test"))
     assert re.search(r"dkim=pass[^;]*header\.d=example\.test", results), message.get_all("Authentication-Results")
     assert re.search(r"spf=pass[^;]*smtp\.mailfrom=example\.test", results), message.get_all("Authentication-Results")
+    assert re.search(r"dmarc=pass[^;]*header\.from=example\.test", results), message.get_all("Authentication-Results")
+
+
+# A forwarder passes a message on from its own host with its own envelope (here none: MAIL FROM:<>,
+# as many forwarders and every bounce do), named forwarder.invalid.
+FORWARD = r"""
+import base64, smtplib, sys
+server, rcpt, data = sys.argv[1], sys.argv[2], base64.b64decode(sys.argv[3])
+with smtplib.SMTP(server, 25, local_hostname="forwarder.invalid", timeout=30) as smtp:
+    smtp.sendmail("", [rcpt], data)
+"""
+
+
+def test_a_forwarded_invitation_passes_dmarc_on_its_signature_alone(aio, ext, invitation):
+    """What forwarding does to an invitation (a university alias, a personal domain forwarded to a
+    big mailbox): another host passes it on, outside example.test's SPF and with an envelope that
+    is not ours, so SPF cannot speak for example.test. The signature still does, and DMARC passes
+    on it; the verdicts ext wrote on the first delivery are removed, not believed."""
+    uid, dummy = invitation
+    # The file as delivered (the calendar part is encoded: found by the Message-ID, a plain header).
+    message_id = itip_for(ext, ATTENDEE, uid)[-1][0]["Message-ID"]
+    stored = ext.check_output(f"grep -rlF {message_id!r} {maildir(ATTENDEE)}/new {maildir(ATTENDEE)}/cur").split()[0]
+    raw = ext.file(stored).content
+    ext_address = ext.check_output("hostname -I").split()[0]
+    aio.run_expect([0], f"python3 -c '{FORWARD}' {ext_address} {OTHER} {base64.b64encode(raw).decode()}")
+
+    def forwarded():
+        return [m for m in messages(ext, OTHER) if m["Message-ID"] == message_id]
+
+    message = wait_for("the forwarded invitation in other's mailbox", forwarded, timeout=60)[0]
+    ours = verdicts(message, "ext.external.test")
+    assert len([v for v in ours if "dmarc=" in v]) == 1 and len([v for v in ours if "dkim=" in v]) == 1, ours
+    results = " ".join(ours)
+    assert re.search(r"dkim=pass[^;]*header\.d=example\.test", results), ours
+    assert not re.search(r"spf=pass", results), ours
+    assert re.search(r"dmarc=pass[^;]*header\.from=example\.test", results), ours
 
 
 def test_the_reply_is_verified_on_arrival_and_our_verdict_says_pass(aio, ext, invitation):
@@ -77,6 +114,7 @@ def test_the_reply_is_verified_on_arrival_and_our_verdict_says_pass(aio, ext, in
     results = " ".join(verdicts(message, "aio.example.test"))
     assert re.search(r"dkim=pass[^;]*header\.d=external\.test", results), message.get_all("Authentication-Results")
     assert re.search(r"spf=pass[^;]*smtp\.mailfrom=external\.test", results), message.get_all("Authentication-Results")
+    assert re.search(r"dmarc=pass[^;]*header\.from=external\.test", results), message.get_all("Authentication-Results")
 
 
 # Sends a message to port 25 of aio's own address (not loopback, so not exempt from the checks)
@@ -111,6 +149,7 @@ def test_an_unauthenticated_reply_with_a_valid_token_is_rejected_and_the_organiz
     ours = verdicts(message, "aio.example.test")
     assert not any("dkim=pass" in v for v in ours), ours  # the forged header was removed
     assert any("spf=fail" in v and "smtp.mailfrom=external.test" in v for v in ours), ours
+    assert any("dmarc=fail" in v and "header.from=external.test" in v for v in ours), ours
 
     def forwarded():
         return [m for m in messages(aio, ALICE) if any(

@@ -96,15 +96,16 @@ def test_the_report_and_the_round_trip_from_the_controller_without_a_vantage_hos
     not_ok = [f"{c['id']}: {c['message']}" for c in outside
               if c["id"] in ("port.25", "port.587", "port.993", "port.443", "port.53") and c["status"] != "ok"]
     assert not not_ok, "\n".join(not_ok)
-    # The invitation reached the mailbox with the provider's dkim=pass for our domain, the reply
-    # sent by submission came back as ACCEPTED, and the CANCEL arrived and the messages were
-    # expunged, all over IMAP.
+    # The invitation reached the mailbox with the provider's dkim=pass, spf=pass and dmarc=pass
+    # for our domain, the reply sent by submission came back as ACCEPTED, and the CANCEL arrived
+    # and the messages were expunged, all over IMAP.
     roundtrip = {c["id"]: c for c in checks if c["id"].startswith("roundtrip.")}
     assert {i: c["status"] for i, c in roundtrip.items()} == {
         "roundtrip.invitation": "ok", "roundtrip.authentication": "ok", "roundtrip.reply": "ok",
         "roundtrip.cleanup": "ok"}, roundtrip
     assert "ext.external.test verified the invitation: " in roundtrip["roundtrip.authentication"]["message"]
-    assert "dkim=pass (example.test)" in roundtrip["roundtrip.authentication"]["message"]
+    for verdict in ("dkim=pass (example.test)", "spf=pass (example.test)", "dmarc=pass (example.test)"):
+        assert verdict in roundtrip["roundtrip.authentication"]["message"], roundtrip["roundtrip.authentication"]
     assert "its CANCEL reached" in roundtrip["roundtrip.cleanup"]["message"]
     assert "Ports seen from outside (this controller)" in run.stdout
     assert "Invitation round trip (cal, this controller)" in run.stdout

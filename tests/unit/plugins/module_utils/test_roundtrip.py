@@ -102,6 +102,11 @@ def test_answer_finds_the_request_and_sends_the_reply_through_the_mta(tmp_path):
     ("ext.external.test; dkim=pass header.d=relay.test", "fail", "dkim=pass (relay.test)"),
     # A subdomain's signature is aligned; only the topmost writer's headers count.
     ("mx.external.test; dkim=pass (good) header.d=mail.example.test", "ok", "mx.external.test verified"),
+    # DMARC, when the provider judges it, must pass too; spf alone may fail (forwarding).
+    ("ext.external.test; dkim=pass header.d=example.test; spf=fail smtp.mailfrom=example.test; dmarc=pass header.from=example.test",
+     "ok", "dmarc=pass (example.test)"),
+    ("ext.external.test; dkim=pass header.d=example.test; dmarc=fail (p=quarantine) header.from=example.test", "fail",
+     "found a valid DKIM signature for example.test but DMARC did not pass: dkim=pass (example.test), dmarc=fail (example.test)"),
 ])
 def test_the_providers_verdict_on_the_invitation(tmp_path, verdict, status, says):
     maildir = tmp_path / "Maildir"
@@ -110,7 +115,7 @@ def test_the_providers_verdict_on_the_invitation(tmp_path, verdict, status, says
     check = next(c for c in got["checks"] if c["id"] == "roundtrip.authentication")
     assert check["status"] == status and says in check["message"], check
     if status == "fail":
-        assert any("dkimpy-milter" in line for line in check["fix"])
+        assert any("dkimpy-milter" in line or "_dmarc.example.test" in line for line in check["fix"])
 
 
 def test_answer_without_a_request_is_a_failure_that_says_where_to_look(tmp_path):
