@@ -93,6 +93,68 @@ def connect_address(addresses):
     return "127.0.0.1"
 
 
+# ------------------------------------------------------------------------------ outgoing mail over IPv6
+
+OUTBOUND_IPV6 = "mail.outbound_ipv6"
+
+
+def parse_if_inet6(text):
+    """The host's IPv6 addresses that are routable on the internet, from /proc/net/if_inet6
+    (one line per address: 32 hex digits, interface index, prefix length, scope, flags, name).
+    Unique local (fc00::/7), link-local and documentation addresses do not count."""
+    found = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) < 6 or len(fields[0]) != 32:
+            continue
+        ip = ipaddress.IPv6Address(bytes.fromhex(fields[0]))
+        if ip.is_global and str(ip) not in found:
+            found.append(str(ip))
+    return found
+
+
+def global_ipv6_addresses(path="/proc/net/if_inet6"):
+    """parse_if_inet6 of the host's table; [] when the kernel has no IPv6."""
+    try:
+        with open(path) as handle:
+            return parse_if_inet6(handle.read())
+    except OSError:
+        return []
+
+
+def outbound_ipv6_check(addresses, protocols, preference, published):
+    """Whether mail can leave this host from an IPv6 address that the site does not publish
+    (large providers refuse or junk mail from an address without PTR, outside the SPF record).
+    addresses: the host's global IPv6 addresses; protocols, preference: Postfix's inet_protocols
+    and smtp_address_preference; published: the addresses the dns role publishes for the host
+    (AAAA and PTR; the SPF record's mx covers them)."""
+    published = set(str(ipaddress.ip_address(a)) for a in published if a)
+    protocols = [x.strip() for x in str(protocols).replace(",", " ").split()]
+    if not addresses:
+        return sc.ok(OUTBOUND_IPV6, sc.MAIL, "outgoing mail leaves over IPv4: this host has no global IPv6 address")
+    if "all" not in protocols and "ipv6" not in protocols:
+        return sc.ok(OUTBOUND_IPV6, sc.MAIL, "outgoing mail leaves over IPv4 only (Postfix inet_protocols = %s)"
+                     % ", ".join(protocols))
+    unpublished = [a for a in addresses if a not in published]
+    if not unpublished:
+        return sc.ok(OUTBOUND_IPV6, sc.MAIL, "outgoing mail %s IPv6 from %s, which the site publishes (AAAA and PTR, "
+                     "in SPF through mx)%s" % ("may leave over" if preference != "ipv4" else "prefers IPv4 to",
+                                              ", ".join(addresses),
+                                              "" if preference != "ipv4" else ": imip_mail_outbound_ipv6: true would use it"))
+    if preference == "ipv4":
+        return sc.ok(OUTBOUND_IPV6, sc.MAIL, "outgoing mail prefers IPv4 (smtp_address_preference = ipv4): this host's "
+                     "IPv6 address %s has no AAAA and PTR of the site, so mail leaves from it only to a server "
+                     "without an IPv4 address" % ", ".join(unpublished))
+    return sc.fail(
+        OUTBOUND_IPV6, sc.MAIL, "outgoing mail may leave over IPv6 from %s, which the site does not publish (no PTR, "
+        "outside the SPF record; Postfix smtp_address_preference = %s): large providers refuse or junk such mail"
+        % (", ".join(unpublished), preference),
+        "mail leaves from addresses with a PTR that names the mail host and a place in the SPF record",
+        ["imip_mail_outbound_ipv6: false on the mail host (Postfix then prefers IPv4), and run site.yml",
+         "or publish the address: imip_host_ipv6 of the mail host; the dns role writes its AAAA and, where it serves "
+         "the reverse zone, its PTR (else ask the provider for PTR <address> -> <mail host>)"])
+
+
 # ------------------------------------------------------------------------------ TLS
 
 def _name_matches(name, pattern):

@@ -29,6 +29,9 @@ description:
     service, planning errors, reconciliation overdue, write-backs pending, a paused queue,
     replies not read) (C(systemctl show) and C(imip-gateway status --json), run as the
     gateway's user).
+  - O(outbound_ipv6) - on a mail host, whether outgoing mail can leave from a global IPv6
+    address that the site does not publish (C(/proc/net/if_inet6) and Postfix's
+    C(inet_protocols) and C(smtp_address_preference) as C(postconf) reads them).
   - Network probes that time out are tried again O(retries) times before they count.
   - The result holds no password, hash or token; server replies are masked as the parity
     engine masks them.
@@ -127,6 +130,20 @@ options:
         description: Seconds the oldest queued invitation may wait before the queue counts as stuck.
         type: int
         default: 900
+  outbound_ipv6:
+    description:
+      - Check V(mail.outbound_ipv6) - mail must not leave from an IPv6 address that has no PTR and
+        no place in the SPF record. V(ok) when the host has no global IPv6 address, when Postfix
+        prefers IPv4 (the mail role's default, O(imip.server.mail#role:main:imip_mail_outbound_ipv6=false)),
+        or when every global address is published; V(fail) when Postfix may send from an address
+        that is not.
+    type: dict
+    suboptions:
+      published:
+        description: The IPv6 addresses the site publishes for this host (AAAA and PTR), for example its C(imip_host_ipv6), whose AAAA and PTR the dns role writes.
+        type: list
+        elements: str
+        default: []
   timeout:
     description: Seconds to wait for each network answer.
     type: float
@@ -160,6 +177,8 @@ EXAMPLES = r"""
     parity_secret: "{{ imip_invitation_password }}"
     parity_address: calendar-invites@example.test
     gateway: {}
+    outbound_ipv6:
+      published: ["2001:db8:10::25"]
   register: site_status
 
 - name: Show what failed
@@ -201,6 +220,7 @@ listeners:
   sample: [{port: 993, proto: tcp, addresses: ["0.0.0.0", "::"]}]
 """
 
+import ipaddress
 import os
 
 from ansible.module_utils.basic import AnsibleModule
@@ -262,6 +282,19 @@ def _gateway(module, gateway):
     return site.gateway_checks(unit, status, why, gateway["max_queue_age"], unit_name=unit_name)
 
 
+def _outbound_ipv6(module, published):
+    postconf = module.get_bin_path("postconf")
+    if not postconf:
+        return sc.unknown(site.OUTBOUND_IPV6, sc.MAIL, "could not determine: Postfix is not installed (no postconf)",
+                          fix="run the mail role on this host (playbooks/mail.yml)")
+    rc, out, err = module.run_command([postconf, "-h", "inet_protocols", "smtp_address_preference"])
+    values = out.splitlines()
+    if rc != 0 or len(values) != 2:
+        return sc.unknown(site.OUTBOUND_IPV6, sc.MAIL, "could not read Postfix's settings: postconf said %s"
+                          % ((err or out).strip() or "nothing (exit %d)" % rc), fix="is Postfix installed? `postconf -n`")
+    return site.outbound_ipv6_check(site.global_ipv6_addresses(), values[0].strip(), values[1].strip(), published)
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -285,6 +318,9 @@ def main():
                 user=dict(type="str", default="imip-gateway"),
                 max_queue_age=dict(type="int", default=900),
             )),
+            outbound_ipv6=dict(type="dict", options=dict(
+                published=dict(type="list", elements="str", default=[]),
+            )),
             timeout=dict(type="float", default=3.0),
             retries=dict(type="int", default=2),
         ),
@@ -296,6 +332,11 @@ def main():
         module.fail_json(msg="tls_names must name at least one host name when a service has tls")
     if p["parity_stores"] and not p["parity_secret"]:
         module.fail_json(msg="parity_secret is required with parity_stores")
+    for address in (p["outbound_ipv6"] or {}).get("published", []):
+        try:
+            ipaddress.IPv6Address(address)
+        except ValueError:
+            module.fail_json(msg="outbound_ipv6.published: %r is not an IPv6 address" % address)
 
     found = site.listeners([dict(port=x["port"], proto=x["proto"]) for x in p["services"]])
     addresses = dict((x["port"], x["addresses"]) for x in found if x["proto"] == "tcp")
@@ -309,6 +350,9 @@ def main():
         jobs.append(lambda: sc.as_list(sc.guarded("account.stores", sc.ACCOUNT, _account, module, p)))
     if p["gateway"] is not None:
         jobs.append(lambda: sc.as_list(sc.guarded("gateway.service", sc.GATEWAY, _gateway, module, p["gateway"])))
+    if p["outbound_ipv6"] is not None:
+        jobs.append(lambda: sc.as_list(sc.guarded(site.OUTBOUND_IPV6, sc.MAIL, _outbound_ipv6, module,
+                                                  p["outbound_ipv6"]["published"])))
     checks = [c for family in sc.in_parallel(jobs) for c in family]
     module.exit_json(changed=False, checks=checks, listeners=found)
 

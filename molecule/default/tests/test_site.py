@@ -159,3 +159,38 @@ def test_no_test_password_in_what_the_scenario_captured():
     for path in files:
         leaked = _leaked(path.read_text(errors="replace"))
         assert not leaked, f"the passwords of {leaked} appear in {path}"
+
+
+def test_the_report_says_whether_mail_can_leave_from_an_unpublished_ipv6_address(lab, status_report):
+    """A provider gives the mail host a global IPv6 address that has no PTR and no place in the SPF
+    record (the site publishes none: no imip_host_ipv6). With the mail role's default, Postfix
+    prefers IPv4 and the line says so, naming the address; with what imip_mail_outbound_ipv6: true
+    writes (smtp_address_preference = any), the line fails and says how to fix it. The module runs
+    as check.yml runs it on the mail host."""
+    dummy, report = status_report
+    line = next(c for c in report["checks"] if c["id"] == "mail.outbound_ipv6")
+    assert line["status"] == "ok" and "this host has no global IPv6 address" in line["message"], line
+    cal, address = lab("cal"), "2a01:4f8:c0c0:1234::2b"
+    inventory = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "inventory"
+
+    env = {**os.environ, "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1", "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"}
+
+    def outbound_line():
+        run = subprocess.run([str(Path(sys.executable).parent / "ansible"), "-i", str(inventory), "cal", "-b",
+                              "-m", "imip.server.site_status_info", "-a", '{"outbound_ipv6": {"published": []}}'],
+                             capture_output=True, text=True, env=env, check=True, timeout=120)
+        result = json.loads(run.stdout)["plays"][0]["tasks"][0]["hosts"]["cal"]
+        return next(c for c in result["checks"] if c["id"] == "mail.outbound_ipv6")
+
+    assert cal.run(f"ip -6 addr add {address}/64 dev eth0 nodad").rc == 0
+    try:
+        line = outbound_line()
+        assert line["status"] == "ok" and f"prefers IPv4 (smtp_address_preference = ipv4): this host's IPv6 address {address}" \
+            in line["message"], line
+        cal.run_expect([0], "postconf -e smtp_address_preference=any")
+        line = outbound_line()
+        assert line["status"] == "fail" and f"may leave over IPv6 from {address}" in line["message"], line
+        assert any("imip_mail_outbound_ipv6: false" in step for step in line["fix"]), line
+    finally:
+        cal.run("postconf -e smtp_address_preference=ipv4")
+        cal.run(f"ip -6 addr del {address}/64 dev eth0")

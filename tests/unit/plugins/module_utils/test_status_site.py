@@ -350,3 +350,40 @@ def test_an_older_gateway_without_its_own_checks_is_unknown():
     del status["checks"]
     c = by_id(site.gateway_checks(UNIT, status, None, 900))["gateway.health"]
     assert c["status"] == "unknown" and c["fix"] == ["run site.yml (it updates the gateway)"]
+
+
+# /proc/net/if_inet6 of a mail host with a provider's address, a unique local one, a link-local
+# one and loopback (only the first is routable on the internet).
+IF_INET6 = """\
+2a0104f8c0c01234000000000000002b 02 40 00 80     eth0
+fd0000000000000000000000000000aa 02 40 00 80     eth0
+fe80000000000000021122fffe334455 02 40 20 80     eth0
+00000000000000000000000000000001 01 80 10 80       lo
+"""
+GLOBAL = "2a01:4f8:c0c0:1234::2b"
+
+
+def test_only_addresses_routable_on_the_internet_count():
+    assert site.parse_if_inet6(IF_INET6) == [GLOBAL]
+    assert site.parse_if_inet6("") == []
+
+
+@pytest.mark.parametrize("addresses, protocols, preference, published, status, says", [
+    ([], "all", "any", [], "ok", "this host has no global IPv6 address"),
+    ([GLOBAL], "ipv4", "any", [], "ok", "IPv4 only (Postfix inet_protocols = ipv4)"),
+    # The mail role's default: a provider's address without PTR is not used while IPv4 is there.
+    ([GLOBAL], "all", "ipv4", [], "ok", "prefers IPv4 (smtp_address_preference = ipv4): this host's IPv6 address "
+                                        "2a01:4f8:c0c0:1234::2b has no AAAA and PTR of the site"),
+    ([GLOBAL], "ipv4, ipv6", "any", ["2a01:04f8:c0c0:1234:0:0:0:2b"], "ok", "may leave over IPv6 from 2a01:4f8:c0c0:1234::2b, "
+                                                                            "which the site publishes"),
+    ([GLOBAL], "all", "ipv4", [GLOBAL], "ok", "imip_mail_outbound_ipv6: true would use it"),
+    # imip_mail_outbound_ipv6: true before the address has its PTR: what big providers junk.
+    ([GLOBAL], "all", "any", [], "fail", "may leave over IPv6 from 2a01:4f8:c0c0:1234::2b, which the site does not publish"),
+    ([GLOBAL], "all", "ipv6", ["2a01:4f8::1"], "fail", "smtp_address_preference = ipv6"),
+])
+def test_outgoing_mail_over_ipv6_only_from_a_published_address(addresses, protocols, preference, published, status, says):
+    check = site.outbound_ipv6_check(addresses, protocols, preference, published)
+    assert check["id"] == "mail.outbound_ipv6" and check["status"] == status and says in check["message"], check
+    if status == "fail":
+        assert any("imip_mail_outbound_ipv6: false" in line for line in check["fix"])
+        assert any("imip_host_ipv6" in line for line in check["fix"])

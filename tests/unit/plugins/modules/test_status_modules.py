@@ -100,3 +100,8 @@ def test_outside_module_refuses_udp_on_another_port(run_module):
     run = run_module(outside_status_info, dict(domain="example.test", public_address="127.0.0.1",
                                                ports=[dict(port=25, proto="udp")]))
     assert run.failed and run.result["msg"] == "ports: UDP is only tried for DNS (port 53), not 25"
+
+
+def test_site_module_refuses_a_published_address_that_is_not_ipv6(run_module):
+    bad = run_module(site_status_info, dict(outbound_ipv6=dict(published=["192.0.2.1"])))
+    assert bad.failed and "outbound_ipv6.published: '192.0.2.1' is not an IPv6 address" in bad.result["msg"]
