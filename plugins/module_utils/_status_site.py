@@ -137,10 +137,10 @@ def outbound_ipv6_check(addresses, protocols, preference, published):
                      % ", ".join(protocols))
     unpublished = [a for a in addresses if a not in published]
     if not unpublished:
+        how = "may leave over" if preference != "ipv4" else "prefers IPv4 to"
+        hint = "" if preference != "ipv4" else ": imip_mail_outbound_ipv6: true would use it"
         return sc.ok(OUTBOUND_IPV6, sc.MAIL, "outgoing mail %s IPv6 from %s, which the site publishes (AAAA and PTR, "
-                     "in SPF through mx)%s" % ("may leave over" if preference != "ipv4" else "prefers IPv4 to",
-                                              ", ".join(addresses),
-                                              "" if preference != "ipv4" else ": imip_mail_outbound_ipv6: true would use it"))
+                     "in SPF through mx)%s" % (how, ", ".join(addresses), hint))
     if preference == "ipv4":
         return sc.ok(OUTBOUND_IPV6, sc.MAIL, "outgoing mail prefers IPv4 (smtp_address_preference = ipv4): this host's "
                      "IPv6 address %s has no AAAA and PTR of the site, so mail leaves from it only to a server "

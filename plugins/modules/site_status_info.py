@@ -140,7 +140,9 @@ options:
     type: dict
     suboptions:
       published:
-        description: The IPv6 addresses the site publishes for this host (AAAA and PTR), for example its C(imip_host_ipv6), whose AAAA and PTR the dns role writes.
+        description:
+          - The IPv6 addresses the site publishes for this host (AAAA and PTR), for example its
+            C(imip_host_ipv6), whose AAAA and PTR the dns role writes.
         type: list
         elements: str
         default: []

@@ -301,8 +301,8 @@ def test_mail_made_on_the_host_is_signed(lab, name):
 # Forged verdicts of ours in the forms RFC 8601 allows: plain, folded, with a comment before the
 # authserv-id and a version after it, in capitals. The DKIM milter alone left one of three behind.
 FORGED_VERDICTS = ("cal.example.test; dkim=pass header.d=example.test",
-          "cal.example.test;\r\n\tdmarc=pass header.from=example.test",
-          "(trust me) CAL.EXAMPLE.TEST 1; spf=pass smtp.mailfrom=example.test")
+                   "cal.example.test;\r\n\tdmarc=pass header.from=example.test",
+                   "(trust me) CAL.EXAMPLE.TEST 1; spf=pass smtp.mailfrom=example.test")
 
 
 def test_mail_arriving_on_25_is_never_signed_and_forged_verdicts_are_removed(lab, public, whitelisted):
