@@ -207,7 +207,8 @@ class Radicale:
 
 RIGHTS = """\
 # As roles/calendar/templates/etc/radicale/rights.j2: the gateway's identity reads every
-# collection and writes events into every calendar, but creates or deletes no collection.
+# collection and writes events into every calendar (and makes a calendar for a local attendee
+# who has none).
 [imip-gateway]
 user: calendar-invites@example\\.test
 collection: .*
@@ -234,7 +235,7 @@ def start_radicale(root: Path, *, hook: str = "imip_gateway.radicale_hook") -> R
     root.mkdir(parents=True, exist_ok=True)
     port = free_port()
     spool_dir = root / "spool"
-    (root / "users").write_text(f"alice:{USER_PASSWORD}\nbob:{USER_PASSWORD}\n"
+    (root / "users").write_text(f"alice:{USER_PASSWORD}\nbob:{USER_PASSWORD}\ncarol:{USER_PASSWORD}\n"
                                 f"{INVITE_USER}:{CALDAV_PASSWORD}\n")
     (root / "rights").write_text(RIGHTS)
     # Radicale accepts extra [hook] options only for non-built-in hook types.

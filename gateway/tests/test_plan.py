@@ -7,7 +7,7 @@ from conftest import event_ics
 
 from imip_gateway.ical import parse_calendar
 from imip_gateway.outbound.plan import plan_change
-from imip_gateway.outbound.recipients import Policy
+from imip_gateway.outbound.recipients import LOCAL, Policy
 
 NOW = dt.datetime(2026, 6, 1, tzinfo=dt.timezone.utc)
 POLICY = Policy(is_local=lambda a: a.split("@")[-1] in ("example.test",), opt_out_users=("carol",))
@@ -42,6 +42,25 @@ def test_new_event_invites_only_external_attendees():
         ("REQUEST", "mailto:bob@external.test", ("",), "new attendee"),
         ("REQUEST", "mailto:eve@other.test", ("",), "new attendee"),
     ]
+
+
+def test_local_attendees_are_planned_for_their_copies_and_opted_out_ones_skipped():
+    """Policy(audience=LOCAL): the same decisions for colleagues (their copies, outbound.local);
+    carol is in opt_out_users (her client schedules), the organizer is never her own attendee."""
+    local = Policy(is_local=POLICY.is_local, opt_out_users=POLICY.opt_out_users, audience=LOCAL)
+    old = event_ics(attendees=("bob@external.test", "dave@example.test", "carol@example.test"))
+    new = event_ics(attendees=("bob@external.test", "dave@example.test", "carol@example.test", "Fay@Example.Test"))
+    assert actions(plan(None, new, policy=local)) == [
+        ("REQUEST", "mailto:dave@example.test", ("",), "new attendee"),
+        ("REQUEST", "mailto:fay@example.test", ("",), "new attendee"),
+    ]
+    assert actions(plan(old, new, policy=local)) == [("REQUEST", "mailto:fay@example.test", ("",), "new attendee")]
+    assert actions(plan(new, None, policy=local)) == [
+        ("CANCEL", "mailto:dave@example.test", ("",), "deleted"),
+        ("CANCEL", "mailto:fay@example.test", ("",), "deleted"),
+    ]
+    # A colleague's copy in their own calendar plans nothing, for them or anyone.
+    assert plan(None, new, owner="dave", policy=local).skipped.startswith("a copy in dave's calendar")
 
 
 def test_new_attendee_gets_request_others_nothing():

@@ -180,6 +180,11 @@ class CalDAVClient:
         """Principal collections under the base path that the gateway may read."""
         return [href for href, _types in self.list_collections(self.base_path)]
 
+    def make_calendar(self, path: str) -> None:
+        """MKCALENDAR: a new calendar collection (201), or the one already there (405)."""
+        response = self.request("MKCALENDAR", path)
+        self._check(response, "MKCALENDAR", path, (201, 405))
+
     # ------------------------------------------------------------ items
     def get(self, href: str) -> Resource | None:
         response = self.request("GET", href)

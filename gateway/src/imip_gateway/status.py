@@ -172,6 +172,29 @@ def _writebacks(conn, now: float) -> dict:
     return {"pending": len(rows), "worst": worst}
 
 
+def _local_copies(conn, now: float) -> dict:
+    """Local attendees' copies (outbound.local): what waits, what was written, what failed."""
+    counts = {row[0]: row[1] for row in conn.execute("SELECT state, count(*) FROM local_deliveries GROUP BY state")}
+    oldest = conn.execute("SELECT uid, attendee, method, attempts, last_error, created FROM local_deliveries"
+                          " WHERE state = 'pending' AND next_attempt <= ? ORDER BY created LIMIT 1", (now,)).fetchone()
+    failed = conn.execute("SELECT uid, attendee, method, last_error, last_attempt FROM local_deliveries"
+                          " WHERE state = 'failed' AND last_attempt >= ? ORDER BY last_attempt DESC LIMIT 1",
+                          (now - DAY,)).fetchone()
+    return {
+        "pending": counts.get("pending", 0),
+        "done_last_24h": conn.execute("SELECT count(*) FROM local_deliveries WHERE state = 'done' AND done >= ?",
+                                      (now - DAY,)).fetchone()[0],
+        "failed_last_24h": conn.execute("SELECT count(*) FROM local_deliveries WHERE state = 'failed'"
+                                        " AND last_attempt >= ?", (now - DAY,)).fetchone()[0],
+        "oldest_due": {"uid": oldest["uid"], "attendee": oldest["attendee"].removeprefix("mailto:"),
+                       "method": oldest["method"], "attempts": oldest["attempts"], "last_error": oldest["last_error"],
+                       "waiting_seconds": _age(oldest["created"], now)} if oldest else None,
+        "last_failure": {"uid": failed["uid"], "attendee": failed["attendee"].removeprefix("mailto:"),
+                         "method": failed["method"], "error": failed["last_error"],
+                         "time": _when(failed["last_attempt"])} if failed else None,
+    }
+
+
 def _smtp(conn) -> dict:
     login = _meta(conn, "smtp.last_login_ok")
     return {
@@ -201,6 +224,7 @@ def _outbound(conn, cfg: Config, now: float) -> dict:
         "oldest_pending": _oldest_pending(conn, now),
         "planning": _planning(conn, now),
         "schedule_status": writebacks,
+        "local_copies": _local_copies(conn, now),
         "paused": {"reason": paused, "since": _when(_meta(conn, "smtp.paused_since"))} if paused else None,
         "smtp": _smtp(conn),
         "reconcile": reconcile,
@@ -413,6 +437,26 @@ def _writeback_check(report: dict) -> dict:
     return _check("outbound.schedule_status", "Outbound", OK, what)
 
 
+def _local_copies_check(report: dict) -> dict | None:
+    copies = report["outbound"].get("local_copies")
+    if copies is None:
+        return None
+    what = (f"local attendees' copies: {copies['pending']} pending, {copies['done_last_24h']} written and "
+            f"{copies['failed_last_24h']} failed in 24 h")
+    failure = copies["last_failure"]
+    if failure:
+        what += f" (the last failure: {failure['method']} for {failure['attendee']} on uid {failure['uid']}: {failure['error']})"
+    oldest = copies["oldest_due"]
+    if oldest and (oldest["waiting_seconds"] or 0) > WRITEBACK_MAX_SECONDS:
+        return _check("outbound.local_copies", "Outbound", FAIL,
+                      f"{what}; the oldest ({oldest['method']} for {oldest['attendee']} on uid {oldest['uid']}) has waited "
+                      f"{_ago(oldest['waiting_seconds'])} after {oldest['attempts']} attempt(s)"
+                      + (f", last error: {oldest['last_error']}" if oldest["last_error"] else ""),
+                      f"colleagues' calendars do not show the organizer's changes: check CalDAV ([caldav] url, the "
+                      f"invitation account's login and its rights to write into every calendar) and {JOURNAL}")
+    return _check("outbound.local_copies", "Outbound", OK, what)
+
+
 def _outbound_checks(report: dict) -> list[dict]:
     out = report["outbound"]
     lines = [_check("outbound.queue", "Outbound", OK,
@@ -422,6 +466,7 @@ def _outbound_checks(report: dict) -> list[dict]:
     lines.append(_paused_check(report))
     lines += _smtp_checks(report)
     lines += [_planning_check(report), _reconcile_check(report), _writeback_check(report)]
+    lines += [c for c in (_local_copies_check(report),) if c]
     return lines
 
 

@@ -1,11 +1,13 @@
 """What a user and an administrator check on the all-in-one site: CalDAV over HTTPS with the mail
 password, and invitations to an external attendee arriving at ext's MTA by MX lookup as real
-iTIP (RFC 6047) messages: REQUEST, an update with a higher SEQUENCE, CANCEL; nothing for
-local-only events. Tests run in file order (each builds on the site as the previous left it)."""
+iTIP (RFC 6047) messages: REQUEST, an update with a higher SEQUENCE, CANCEL; no mail for
+local-only events, whose local attendees find the event in their own calendar. Tests run in
+file order (each builds on the site as the previous left it)."""
 
 import re
 from urllib.parse import unquote
 
+import caldav
 import pytest
 from calendar_helpers import INVITES, PASSWORDS, URL
 from imip_lab_client import calendar_part, event_ics, gateway_status, itip_for, new_uid, tomorrow, wait_for
@@ -134,7 +136,20 @@ def test_deleting_the_event_sends_a_cancel(calendar_of, ext):
     assert part.get_param("method") == "CANCEL"
 
 
-def test_an_event_with_only_local_attendees_sends_nothing(calendar_of, ext, aio):
+def copy_in_calendars_of(calendar, uid):
+    """The event `uid` from any calendar of the user who owns `calendar` (as their client sees it)."""
+    for candidate in calendar.client.principal().calendars():
+        try:
+            return candidate.event_by_uid(uid).icalendar_component
+        except caldav.error.NotFoundError:
+            continue
+    return None
+
+
+def test_an_event_with_only_local_attendees_sends_no_mail_and_is_in_their_calendar(calendar_of, ext, aio):
+    """Radicale has no scheduling of its own: the gateway writes bob's copy into his calendar,
+    ORGANIZER alice, bob still to answer (he has logged in once: his calendar home exists)."""
+    bobs = calendar_of(BOB)
     local_uid, marker_uid = new_uid(), new_uid()
     cal = calendar_of(ALICE)
     wait_for("an empty queue", lambda: gateway_status(aio)["outbound"]["queue_depth"] == 0)
@@ -148,3 +163,8 @@ def test_an_event_with_only_local_attendees_sends_nothing(calendar_of, ext, aio)
     assert gateway_status(aio)["outbound"]["sent_total"] == sent_before + 1
     for address in (ATTENDEE, OTHER):
         assert itip_for(ext, address, local_uid) == []
+    copy = wait_for("bob's copy of the event", lambda: copy_in_calendars_of(bobs, local_uid), timeout=30)
+    assert str(copy["ORGANIZER"]).lower() == f"mailto:{ALICE}"
+    bob = next(a for a in copy.get("ATTENDEE") if str(a).lower() == f"mailto:{BOB}")
+    assert bob.params["PARTSTAT"] == "NEEDS-ACTION"
+    assert gateway_status(aio)["outbound"]["local_copies"]["done_last_24h"] >= 1

@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from imip_gateway import db
 from imip_gateway.config import Config
 from imip_gateway.ical import address_of, events, parse_calendar, recurrence_key
-from imip_gateway.outbound import sequences
+from imip_gateway.outbound import local, sequences
 from imip_gateway.outbound.itip import build_itip
 from imip_gateway.outbound.message import display_fields, message_id_for
 from imip_gateway.outbound.plan import Action, Plan, plan_change
-from imip_gateway.outbound.recipients import Policy
+from imip_gateway.outbound.recipients import LOCAL, Policy
 from imip_gateway.outbound.schema import last_sent_sequence, owner_of
 from imip_gateway.outbound.timing import last_end
 from imip_gateway.tokens import TokenStore
@@ -46,8 +46,12 @@ MOVE_GRACE_SECONDS = 30.0
 ENDING_REASONS = ("removed", "deleted", "cancelled")
 
 
-def policy_for(cfg: Config) -> Policy:
-    return Policy(is_local=cfg.is_local_address, opt_out_users=cfg.gateway.opt_out_users)
+def policy_for(cfg: Config, audience: str | None = None) -> Policy:
+    """Whom the planner picks: external attendees (mail), or with audience=LOCAL the local ones
+    (their copies, outbound.local)."""
+    if audience is None:
+        return Policy(is_local=cfg.is_local_address, opt_out_users=cfg.gateway.opt_out_users)
+    return Policy(is_local=cfg.is_local_address, opt_out_users=cfg.gateway.opt_out_users, audience=audience)
 
 
 def _uid_in(calendar) -> str | None:
@@ -126,6 +130,7 @@ def _take_tombstone(conn, owner: str, uid: str, point: str, new_text: str,
     why = f"event moved to {point}" if point != tomb["point"] else f"event re-created in {point}"
     dropped = conn.execute("UPDATE jobs SET state = 'dropped', last_error = ? WHERE change_id = ?"
                            " AND state = 'pending'", (why, tomb["change_id"])).rowcount
+    dropped += local.drop_pending(conn, tomb["change_id"], why)
     if dropped:
         log.info("uid=%s: %s: %d waiting CANCEL(s) dropped", uid, why, dropped)
         tokens = [row[0] for row in conn.execute("SELECT token FROM jobs WHERE change_id = ? AND state = 'dropped'",
@@ -209,21 +214,31 @@ def _process(conn: sqlite3.Connection, cfg: Config, change: sqlite3.Row, now: fl
         _finish(conn, change_id, "done", "already seen", now)
         return 0
     old = parse_calendar(base.text) if base.text else None
-    plan = plan_change(old, new, policy=policy_for(cfg), owner=owner,
-                       now=dt.datetime.fromtimestamp(now, dt.timezone.utc),
+    when = dt.datetime.fromtimestamp(now, dt.timezone.utc)
+    plan = plan_change(old, new, policy=policy_for(cfg), owner=owner, now=when,
                        suppression_days=cfg.gateway.suppression_days)
+    copies = plan_change(old, new, policy=policy_for(cfg, LOCAL), owner=owner, now=when,
+                         suppression_days=cfg.gateway.suppression_days)
     prefix = f"{base.note}; " if base.note else ""
+    sources = Sources(uid, point, old, new)
+    queued = local.queue(conn, change_id, copies, sources, now=now, due_for=lambda a: _due(a, now)) \
+        if copies.actions and not copies.skipped else 0
     if plan.skipped or not plan.actions:
         why = plan.skipped or "no change for external attendees"
-        _finish(conn, change_id, "done", prefix + why, now)
+        _finish(conn, change_id, "done", prefix + why + (f"; {queued} local cop(ies)" if queued else ""), now)
         log.log(logging.INFO if plan.skipped or base.note else logging.DEBUG,
                 "uid=%s point=%s: no mail: %s%s", uid, point, prefix, why)
-        return 0
+        return queued
     if old is None:
         _mark_reinvited(conn, plan, uid)
-    created = _queue_jobs(conn, cfg, change, plan, Sources(uid, point, old, new), now)
-    _finish(conn, change_id, "done", f"{prefix}{created} job(s)", now)
-    return created
+    created = _queue_jobs(conn, cfg, change, plan, sources, now)
+    _finish(conn, change_id, "done", f"{prefix}{created} job(s)" + (f", {queued} local cop(ies)" if queued else ""), now)
+    return created + queued
+
+
+def _due(action: Action, now: float) -> float:
+    """A deleted event's CANCEL waits: a PUT of the same UID by the same owner (a move) drops it."""
+    return now + MOVE_GRACE_SECONDS if action.reason == "deleted" else now
 
 
 def _mark_reinvited(conn, plan: Plan, uid: str) -> None:
@@ -291,8 +306,7 @@ def _queue_jobs(conn, cfg: Config, change: sqlite3.Row, plan: Plan, sources: Sou
                           cancel_only_attendee=action.reason in ("removed", "instance removed"),
                           recipients=frozenset(plan.recipients), reask_keys=frozenset(plan.reask_keys))
         display = display_fields([c for c in events(calendar) if recurrence_key(c) in action.keys])
-        # A deleted event's CANCEL waits: a PUT of the same UID by the same owner (a move) drops it.
-        due = now + MOVE_GRACE_SECONDS if action.reason == "deleted" else now
+        due = _due(action, now)
         job_id = uuid.uuid4().hex
         message_id = message_id_for(job_id, cfg.invitations.domain)
         conn.execute(

@@ -8,6 +8,9 @@
 - Recipients: ATTENDEEs with a mailto: address outside the local domains, SCHEDULE-AGENT absent
   or SERVER (RFC 6638 §7.1: CLIENT and NONE mean the server must not send; unknown values count
   as NONE), and not the organizer.
+- Local attendees (the same rules, addresses in the local domains) get no mail: the gateway keeps
+  their copy in their own calendar instead (`Policy(audience=LOCAL)`, outbound.local), unless
+  they are in opt_out_users (their client schedules for them).
 """
 
 from __future__ import annotations
@@ -19,11 +22,14 @@ import icalendar
 
 from imip_gateway.ical import address_of
 
+EXTERNAL, LOCAL = "external", "local"
+
 
 @dataclass(frozen=True)
 class Policy:
     is_local: Callable[[str], bool]          # address -> in a local domain?
     opt_out_users: tuple[str, ...] = ()      # lower-case user names or addresses
+    audience: str = EXTERNAL                 # whom is_recipient picks: EXTERNAL (mail) or LOCAL (copies)
 
     def organizer_opted_out(self, organizer: icalendar.vCalAddress, owner: str | None) -> str | None:
         """Why no mail is sent for this organizer, or None when the gateway should send."""
@@ -56,7 +62,9 @@ class Policy:
         address = address_of(value)
         if "@" not in address or address == organizer_address:
             return False
-        if self.is_local(address):
+        if self.is_local(address) != (self.audience == LOCAL):
+            return False
+        if self.audience == LOCAL and {address, address.split("@", 1)[0]} & set(self.opt_out_users):
             return False
         agent = str(attendee.params.get("SCHEDULE-AGENT", "SERVER")).upper()
         return agent == "SERVER"

@@ -4,8 +4,9 @@
   -> plan changes into jobs -> send due jobs -> token expiry and pruning once a day -> the
   service heartbeat (meta "service.heartbeat", at most every HEARTBEAT_EVERY seconds).
 - `CalDAVWork.run()`, its own thread with its own database connection and CalDAV client:
-  SCHEDULE-STATUS write-backs and reconciliation. A CalDAV server that hangs (up to the client's
-  timeout per request) thus never delays an invitation.
+  local attendees' copies (outbound.local), SCHEDULE-STATUS write-backs and reconciliation. A
+  CalDAV server that hangs (up to the client's timeout per request) thus never delays an
+  invitation.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import time
 from imip_gateway import db, wake
 from imip_gateway.caldav_client import CalDAVClient
 from imip_gateway.config import Config
-from imip_gateway.outbound import changes, delivery, reconcile, schema, spool, writeback
+from imip_gateway.outbound import changes, delivery, local, reconcile, schema, spool, writeback
 from imip_gateway.submission import Submitter
 from imip_gateway.tokens import TokenStore
 
@@ -105,7 +106,7 @@ class Outbound:
 
 
 class CalDAVWork:
-    """SCHEDULE-STATUS write-backs and reconciliation, in their own thread."""
+    """Local attendees' copies, SCHEDULE-STATUS write-backs and reconciliation, in their own thread."""
 
     def __init__(self, cfg: Config, conn: sqlite3.Connection, caldav: CalDAVClient):
         self.cfg, self.conn, self.caldav = cfg, conn, caldav
@@ -114,7 +115,13 @@ class CalDAVWork:
     def step(self) -> bool:
         busy = False
         try:
-            busy = writeback.process(self.conn, self.caldav, base_seconds=self.cfg.gateway.retry_base_seconds) > 0
+            busy = local.process(self.conn, self.caldav, base_seconds=self.cfg.gateway.retry_base_seconds) > 0
+        # Logged; the next round tries again.
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            log.error("local attendees' copies failed: %s: %s", type(exc).__name__, exc)
+            self.caldav.close()
+        try:
+            busy = writeback.process(self.conn, self.caldav, base_seconds=self.cfg.gateway.retry_base_seconds) > 0 or busy
         # Logged; the next round tries again.
         except Exception as exc:  # pylint: disable=broad-exception-caught
             log.error("SCHEDULE-STATUS write-back failed: %s: %s", type(exc).__name__, exc)

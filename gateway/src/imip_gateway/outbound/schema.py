@@ -141,6 +141,34 @@ CREATE TABLE tombstones (
 # is still pending: without this index each question scans the whole jobs table (a queue of
 # 1,000 cost a million row reads per batch).
 db.register("outbound", 5, "CREATE INDEX jobs_pending_event ON jobs (uid, attendee, state);")
+# A local attendee's copy of a local organizer's event (outbound.local): one row per REQUEST or
+# CANCEL the planner made for them, applied to their own calendar over CalDAV in planned order,
+# retried while CalDAV is down. `calendar` is the iTIP object their copy follows (ORGANIZER the
+# organizer's own address); `reask` the recurrence keys whose PARTSTAT is asked again (JSON list).
+db.register("outbound", 6, """
+CREATE TABLE local_deliveries (
+    id TEXT PRIMARY KEY,
+    change_id TEXT NOT NULL,
+    created REAL NOT NULL,
+    position INTEGER NOT NULL DEFAULT 0,
+    method TEXT NOT NULL,           -- REQUEST | CANCEL
+    reason TEXT NOT NULL,           -- as jobs.reason
+    uid TEXT NOT NULL,
+    organizer TEXT NOT NULL,        -- mailto:, lower case
+    attendee TEXT NOT NULL,         -- mailto:, lower case
+    calendar TEXT NOT NULL,
+    reask TEXT NOT NULL DEFAULT '[]',
+    state TEXT NOT NULL DEFAULT 'pending',  -- pending | done | failed | dropped
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt REAL NOT NULL,
+    last_attempt REAL,
+    last_error TEXT,
+    href TEXT,                      -- the attendee's copy, once written
+    done REAL
+);
+CREATE INDEX local_deliveries_due ON local_deliveries (state, next_attempt);
+CREATE INDEX local_deliveries_event ON local_deliveries (uid, attendee, state);
+""")
 
 
 def owner_of(point: str | None) -> str | None:
@@ -167,6 +195,8 @@ def prune(conn, now: float) -> tuple[int, int]:
                         " AND id NOT IN (SELECT job_id FROM schedule_status WHERE done IS NULL)",
                         (now - KEEP_JOBS_DAYS * 86400,)).rowcount
     conn.execute("DELETE FROM schedule_status WHERE done IS NOT NULL AND done < ?", (now - KEEP_JOBS_DAYS * 86400,))
+    conn.execute("DELETE FROM local_deliveries WHERE state != 'pending' AND coalesce(done, last_attempt, created) < ?",
+                 (now - KEEP_JOBS_DAYS * 86400,))
     return changes, jobs
 
 

@@ -1,0 +1,272 @@
+"""Local attendees' copies of a local organizer's event (RFC 6638 semantics, done by the gateway).
+
+Radicale has no server-side scheduling. When alice's event lists bob, an address of a local
+domain, the planner makes for bob the decisions it makes for an external attendee (outbound.plan
+with Policy(audience=LOCAL): REQUEST when he is added or the event changes for him, CANCEL when
+he is removed, an instance is cancelled or the event is deleted), and each becomes a row of
+local_deliveries instead of a mail. The CalDAV thread applies them to bob's own calendar, as the
+gateway's identity (so the hook's notification of that write plans nothing):
+
+- REQUEST: bob's copy becomes the components he is on, as the iTIP object built for him says
+  (ORGANIZER the organizer's own address, METHOD removed; a series without the instances he was
+  taken off), keeping what is bob's: his PARTSTAT (an instance new to him inherits his answer to
+  the series; NEEDS-ACTION again only where the change asks again) and his alarms. A copy found
+  by UID in any of his calendars is rewritten in place (If-Match, re-read on 412); otherwise it
+  goes into his first calendar, or into a new calendar `calendar` when he has none.
+- CANCEL: the cancelled components (the whole event, or instances) are marked STATUS:CANCELLED
+  in his copy, which stays, so that he sees the cancellation; nothing to do when he has no copy.
+- In planned order per (UID, attendee), like the mail jobs; a CalDAV failure backs off and is
+  retried; a user without a calendar home (Radicale makes it at the user's first login) fails
+  with that reason, as does a copy that cannot be parsed.
+
+Bob's own changes to his copy (his answer) do not reach the organizer's event here.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import logging
+import sqlite3
+import time
+import uuid
+from dataclasses import dataclass
+
+import icalendar
+
+from imip_gateway import db
+from imip_gateway.caldav_client import CalDAVClient, CalDAVError, PreconditionFailed
+from imip_gateway.ical import address_of, attendees_of, events, parse_calendar, recurrence_key
+from imip_gateway.outbound.delivery import backoff
+from imip_gateway.outbound.itip import build_itip, stamp
+from imip_gateway.outbound.plan import Plan
+
+log = logging.getLogger("imip_gateway.outbound")
+
+DEFAULT_CALENDAR = "calendar"
+PUT_ATTEMPTS = 5
+# CalDAV answers that will not change by retrying (besides 412, handled by re-reading).
+PERMANENT = (400, 403, 404, 405, 409, 415, 422)
+
+
+class NoCalendarHome(Exception):
+    """The attendee has no principal collection on the CalDAV server."""
+
+
+# ---------------------------------------------------------------- planning side
+def queue(conn: sqlite3.Connection, change_id: str, plan: Plan, sources, *, now: float, due_for) -> int:
+    """One local_deliveries row per action of a plan made with Policy(audience=LOCAL).
+
+    sources: outbound.changes.Sources; due_for(action) -> when the row becomes due (a deleted
+    event's CANCEL waits as its mail does, in case the event is being moved)."""
+    organizer = "mailto:" + address_of(plan.organizer)
+    for position, action in enumerate(plan.actions):
+        calendar = sources.of(action)
+        sequences = {recurrence_key(c): int(c.get("SEQUENCE", 0) or 0) for c in events(calendar)
+                     if recurrence_key(c) in action.keys}
+        itip = build_itip(calendar, method=action.method, keys=action.keys, attendee=action.attendee,
+                          token_address=address_of(plan.organizer), sequences=sequences,
+                          cancel_only_attendee=action.reason in ("removed", "instance removed"),
+                          recipients=frozenset(plan.recipients), reask_keys=frozenset(plan.reask_keys))
+        reask = sorted(set(action.keys) & plan.reask_keys) if action.method == "REQUEST" else []
+        row_id = uuid.uuid4().hex
+        conn.execute(
+            "INSERT INTO local_deliveries (id, change_id, created, position, method, reason, uid, organizer, attendee,"
+            " calendar, reask, state, attempts, next_attempt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?)",
+            (row_id, change_id, now, position, action.method, action.reason, sources.uid, organizer, action.attendee,
+             itip, json.dumps(reask), due_for(action)))
+        log.info("queued local copy=%s %s (%s) uid=%s attendee=%s", row_id, action.method, action.reason,
+                 sources.uid, action.attendee[len("mailto:"):])
+    return len(plan.actions)
+
+
+def drop_pending(conn: sqlite3.Connection, change_id: str, why: str) -> int:
+    """A deleted event came back (moved): its waiting CANCELs to local attendees are dropped."""
+    return conn.execute("UPDATE local_deliveries SET state = 'dropped', last_error = ? WHERE change_id = ?"
+                        " AND state = 'pending'", (why, change_id)).rowcount
+
+
+# ---------------------------------------------------------------- the attendee's copy
+def _components(calendar: icalendar.Calendar) -> dict[str, icalendar.cal.Component]:
+    return {recurrence_key(c): c for c in events(calendar)}
+
+
+def _partstat_of(component: icalendar.cal.Component | None, attendee: str) -> str | None:
+    if component is None:
+        return None
+    for prop in attendees_of(component):
+        if "mailto:" + address_of(prop) == attendee:
+            return str(prop.params.get("PARTSTAT", "NEEDS-ACTION")).upper()
+    return None
+
+
+def _set_partstat(component: icalendar.cal.Component, attendee: str, partstat: str) -> None:
+    for prop in attendees_of(component):
+        if "mailto:" + address_of(prop) == attendee:
+            prop.params["PARTSTAT"] = partstat
+            if partstat != "NEEDS-ACTION" and "RSVP" in prop.params:
+                del prop.params["RSVP"]
+
+
+def _without_method(itip: icalendar.Calendar) -> icalendar.Calendar:
+    out = icalendar.Calendar()
+    for name, value in itip.property_items(recursive=False, sorted=False):
+        if name.upper() not in ("BEGIN", "END", "METHOD"):
+            out.add(name, value, encode=False)
+    for component in itip.subcomponents:
+        out.add_component(copy.deepcopy(component))
+    return out
+
+
+def attendee_copy(itip_text: str, existing_text: str | None, *, method: str, attendee: str,
+                  reask: set[str]) -> str:
+    """The attendee's copy after one REQUEST or CANCEL (pure: calendars in, text out)."""
+    itip = parse_calendar(itip_text)
+    existing = parse_calendar(existing_text) if existing_text else None
+    if method == "CANCEL":
+        if existing is None:
+            raise ValueError("no copy to cancel")
+        return _cancelled(existing, itip)
+    result = _without_method(itip)
+    mine = _components(existing) if existing is not None else {}
+    for component in events(result):
+        key = recurrence_key(component)
+        held = mine.get(key) or (mine.get("") if key else None)
+        partstat = _partstat_of(held, attendee)
+        if partstat and key not in reask:
+            _set_partstat(component, attendee, partstat)
+        for alarm in (mine[key].subcomponents if key in mine else []):
+            if alarm.name == "VALARM":
+                component.add_component(copy.deepcopy(alarm))
+    return result.to_ical().decode("utf-8")
+
+
+def _cancelled(existing: icalendar.Calendar, itip: icalendar.Calendar) -> str:
+    mine = _components(existing)
+    cancels = _components(itip)
+    whole = "" in cancels
+    for key, component in mine.items():
+        if whole or key in cancels:
+            component.pop("STATUS", None)
+            component.add("STATUS", "CANCELLED")
+    for key, component in cancels.items():
+        if key and key not in mine and not whole:
+            existing.add_component(copy.deepcopy(component))  # an instance of the series, cancelled
+    return existing.to_ical().decode("utf-8")
+
+
+# ---------------------------------------------------------------- delivery
+@dataclass
+class _Home:
+    principal: str
+    calendars: list[str]
+
+
+def _home(caldav: CalDAVClient, attendee: str) -> _Home:
+    """The attendee's principal: their address (logins as mail addresses), else its local part."""
+    address = address_of(attendee)
+    for principal in dict.fromkeys((address, address.split("@", 1)[0])):
+        try:
+            return _Home(principal, caldav.list_calendars(principal))
+        except CalDAVError as exc:
+            if exc.status != 404:
+                raise
+    raise NoCalendarHome(f"{address} has no calendar home on the CalDAV server (Radicale makes it at the "
+                         "user's first login)")
+
+
+def _find_copy(caldav: CalDAVClient, home: _Home, uid: str):
+    return caldav.find_by_uid(uid, home.calendars) if home.calendars else None
+
+
+def _new_href(caldav: CalDAVClient, home: _Home, uid: str) -> str:
+    if home.calendars:
+        collection = home.calendars[0]
+    else:
+        collection = caldav.path(home.principal, DEFAULT_CALENDAR)
+        caldav.make_calendar(collection)
+        log.info("made calendar %s for %s", collection, home.principal)
+    return collection.rstrip("/") + "/" + uuid.uuid5(uuid.NAMESPACE_URL, uid).hex + ".ics"
+
+
+def apply(caldav: CalDAVClient, row: sqlite3.Row, now: float) -> tuple[str, str | None]:
+    """Write the attendee's copy for one row; return (what was done, the copy's href)."""
+    when = dt.datetime.fromtimestamp(now, dt.timezone.utc)
+    home = _home(caldav, row["attendee"])
+    reask = set(json.loads(row["reask"] or "[]"))
+    for attempt in range(1, PUT_ATTEMPTS + 1):
+        found = _find_copy(caldav, home, row["uid"])
+        if found is None and row["method"] == "CANCEL":
+            return "no copy to cancel", None
+        text = stamp(attendee_copy(row["calendar"], found.text if found else None, method=row["method"],
+                                   attendee=row["attendee"], reask=reask), when)
+        href = found.href if found else _new_href(caldav, home, row["uid"])
+        try:
+            caldav.put(href, text, etag=found.etag if found else None, create=found is None)
+        except PreconditionFailed:
+            log.info("local copy %s: %s changed meanwhile (412), re-reading (attempt %d)", row["id"], href, attempt)
+            continue
+        return f"{'updated' if found else 'created'} {href}", href
+    raise CalDAVError(f"PUT: still 412 after {PUT_ATTEMPTS} re-reads", 412)
+
+
+def due(conn: sqlite3.Connection, now: float, limit: int) -> list[sqlite3.Row]:
+    """Pending rows whose time has come, in planned order; a row waits while an earlier one for
+    the same event and attendee is still pending (as outbound.delivery.due_jobs)."""
+    return conn.execute(
+        "SELECT * FROM local_deliveries AS d WHERE d.state = 'pending' AND d.next_attempt <= ?"
+        " AND NOT EXISTS (SELECT 1 FROM local_deliveries AS e WHERE e.state = 'pending' AND e.uid = d.uid"
+        " AND e.attendee = d.attendee AND (e.created < d.created OR (e.created = d.created AND"
+        " (e.position < d.position OR (e.position = d.position AND e.id < d.id)))))"
+        " ORDER BY d.created, d.position, d.id LIMIT ?", (now, limit)).fetchall()
+
+
+def process(conn: sqlite3.Connection, caldav: CalDAVClient, *, base_seconds: float, limit: int = 50) -> int:
+    """Apply the due rows; return how many were finished (done or failed)."""
+    finished = 0
+    for row in due(conn, time.time(), limit):
+        now = time.time()
+        try:
+            outcome, href = apply(caldav, row, now)
+        except (NoCalendarHome, ValueError) as exc:
+            _fail(conn, row, str(exc), now)
+            finished += 1
+            continue
+        except CalDAVError as exc:
+            if exc.status in PERMANENT:
+                _fail(conn, row, str(exc), now)
+                finished += 1
+            else:
+                _defer(conn, row, str(exc), base_seconds, now)
+            caldav.close()
+            continue
+        except OSError as exc:
+            _defer(conn, row, f"CalDAV unreachable: {exc}", base_seconds, now)
+            caldav.close()
+            continue
+        with db.transaction(conn):
+            conn.execute("UPDATE local_deliveries SET state = 'done', done = ?, last_attempt = ?, attempts = attempts + 1,"
+                         " last_error = NULL, href = ? WHERE id = ?",
+                         (now, now, href, row["id"]))
+        log.info("local copy=%s %s (%s) uid=%s attendee=%s: %s", row["id"], row["method"], row["reason"], row["uid"],
+                 row["attendee"][len("mailto:"):], outcome)
+        finished += 1
+    return finished
+
+
+def _fail(conn: sqlite3.Connection, row: sqlite3.Row, why: str, now: float) -> None:
+    with db.transaction(conn):
+        conn.execute("UPDATE local_deliveries SET state = 'failed', last_attempt = ?, attempts = attempts + 1,"
+                     " last_error = ? WHERE id = ?", (now, why[:300], row["id"]))
+    log.error("local copy=%s %s uid=%s attendee=%s failed: %s", row["id"], row["method"], row["uid"],
+              row["attendee"][len("mailto:"):], why)
+
+
+def _defer(conn: sqlite3.Connection, row: sqlite3.Row, why: str, base_seconds: float, now: float) -> None:
+    attempts = row["attempts"] + 1
+    with db.transaction(conn):
+        conn.execute("UPDATE local_deliveries SET attempts = ?, last_attempt = ?, last_error = ?, next_attempt = ?"
+                     " WHERE id = ?", (attempts, now, why[:300], now + backoff(attempts, base_seconds), row["id"]))
+    log.warning("local copy=%s uid=%s attendee=%s: attempt %d failed, will retry: %s", row["id"], row["uid"],
+                row["attendee"][len("mailto:"):], attempts, why)

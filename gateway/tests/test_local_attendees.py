@@ -1,0 +1,174 @@
+"""Colleagues on the same site: a local organizer's event reaches each local attendee's own
+calendar and follows the organizer's edits, through the real Radicale (hook, rights as the
+calendar role writes them) and the gateway service; external attendees are mailed as before.
+
+bob and carol are local users (example.test); bob has logged in once (his calendar home exists),
+carol has a home but no calendar yet, and dave never logged in."""
+
+import logging
+import threading
+
+import icalendar
+import pytest
+from conftest import SECRETS, USER_PASSWORD, event_ics, wait_for
+
+from imip_gateway import db, service, status
+from imip_gateway.outbound import changes, local
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def site(make_config, smtp_server, radicale, caplog, monkeypatch):
+    caplog.set_level(logging.INFO)
+    monkeypatch.setattr(changes, "MOVE_GRACE_SECONDS", 2.0)
+    cfg = make_config(smtp_port=smtp_server.port, caldav_url=radicale.url, spool_dir=radicale.spool_dir)
+    organizer = radicale.mkcalendar("alice")
+    radicale.mkcalendar("bob", "work")
+    # carol's first login makes her principal collection, nothing else.
+    status, _headers, _body = radicale.request("PROPFIND", "/carol/", "carol", USER_PASSWORD, headers={"Depth": "0"})
+    assert status == 207
+    stop = threading.Event()
+    result = {}
+    thread = threading.Thread(target=lambda: result.setdefault("rc", service.run(cfg, stop)), daemon=True)
+    thread.start()
+    yield cfg, radicale, smtp_server, organizer
+    stop.set()
+    thread.join(10)
+    assert result.get("rc") == 0
+    for secret in SECRETS:
+        assert secret not in caplog.text
+
+
+def copies_of(radicale, user, uid):
+    """{href: VEVENT components} of `uid` in every calendar of `user`, read as that user."""
+    status, _headers, body = radicale.request("PROPFIND", f"/{user}/", user, USER_PASSWORD, headers={"Depth": "1"})
+    if status != 207:
+        return {}
+    found = {}
+    for collection in sorted(set(part.split("</")[0] for part in body.decode().split("<href>")[1:])):
+        if collection.rstrip("/") == f"/{user}":
+            continue
+        status, _headers, listing = radicale.request("PROPFIND", collection, user, USER_PASSWORD, headers={"Depth": "1"})
+        for href in set(part.split("</")[0] for part in listing.decode().split("<href>")[1:]):
+            if href.endswith(".ics"):
+                calendar = icalendar.Calendar.from_ical(radicale.get(href, user=user))
+                components = [c for c in calendar.walk("VEVENT") if str(c["UID"]) == uid]
+                if components:
+                    found[href] = components
+    return found
+
+
+def partstat(component, address):
+    for prop in component.get("ATTENDEE", []) if isinstance(component.get("ATTENDEE"), list) else [component["ATTENDEE"]]:
+        if str(prop).lower() == "mailto:" + address:
+            return str(prop.params.get("PARTSTAT"))
+    return None
+
+
+def rows(cfg):
+    conn = db.connect(cfg.gateway.db_path)
+    try:
+        return [dict(r) for r in conn.execute("SELECT * FROM local_deliveries ORDER BY created, position")]
+    finally:
+        conn.close()
+
+
+def test_a_local_attendee_gets_the_event_and_it_follows_the_organizers_edits(site):
+    cfg, radicale, smtp, organizer = site
+    href = organizer + "team.ics"
+    attendees = ("bob@example.test", "carol@example.test", "ext@external.test")
+    radicale.put(href, event_ics(uid="team-1", attendees=attendees))
+
+    # bob's copy in his calendar `work`; carol's in a calendar made for her; the outsider mailed.
+    bob = wait_for(lambda: copies_of(radicale, "bob", "team-1"), what="bob's copy")
+    carol = wait_for(lambda: copies_of(radicale, "carol", "team-1"), what="carol's copy")
+    assert list(bob) and list(bob)[0].startswith("/bob/work/")
+    assert list(carol) and list(carol)[0].startswith("/carol/calendar/")
+    wait_for(lambda: len(smtp.received()) == 1, what="the outsider's REQUEST")
+    assert smtp.received()[0].rcpt_tos == ["ext@external.test"]
+    (copy,) = list(bob.values())[0]
+    assert str(copy["ORGANIZER"]).lower() == "mailto:alice@example.test"
+    assert partstat(copy, "bob@example.test") == "NEEDS-ACTION"
+    assert "METHOD" not in icalendar.Calendar.from_ical(radicale.get(list(bob)[0], user="bob"))
+
+    # bob answers in his own copy (his client's PUT; the gateway leaves it alone).
+    bob_href = list(bob)[0]
+    radicale.put(bob_href, radicale.get(bob_href, user="bob").replace(
+        "PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:bob@example.test", "PARTSTAT=ACCEPTED:mailto:bob@example.test"),
+        user="bob")
+    assert partstat(copies_of(radicale, "bob", "team-1")[bob_href][0], "bob@example.test") == "ACCEPTED"
+
+    # Another attendee added (fay, who never logged in): nothing changes for bob, as no mail
+    # would go to an external attendee for it; his answer stays.
+    radicale.put(href, event_ics(uid="team-1", attendees=attendees + ("fay@example.test",)))
+    wait_for(lambda: any(r["attendee"] == "mailto:fay@example.test" and r["state"] != "pending" for r in rows(cfg)),
+             what="fay's copy tried")
+    assert [r["reason"] for r in rows(cfg) if r["attendee"] == "mailto:bob@example.test"] == ["new attendee"]
+    (copy,) = copies_of(radicale, "bob", "team-1")[bob_href]
+    assert partstat(copy, "bob@example.test") == "ACCEPTED"
+
+    # Moved: a significant change asks bob again.
+    radicale.put(href, event_ics(uid="team-1", start="20300110T140000", end="20300110T150000",
+                                 attendees=attendees + ("fay@example.test",)))
+    wait_for(lambda: "T140000" in str(copies_of(radicale, "bob", "team-1")[bob_href][0]["DTSTART"].to_ical()),
+             what="bob's copy moved")
+    (copy,) = copies_of(radicale, "bob", "team-1")[bob_href]
+    assert partstat(copy, "bob@example.test") == "NEEDS-ACTION"
+
+    # bob taken off the event: his copy stays, cancelled; carol's is untouched.
+    radicale.put(href, event_ics(uid="team-1", start="20300110T140000", end="20300110T150000",
+                                 attendees=("carol@example.test", "ext@external.test", "fay@example.test")))
+    wait_for(lambda: str(copies_of(radicale, "bob", "team-1")[bob_href][0].get("STATUS")) == "CANCELLED",
+             what="bob's copy cancelled")
+    assert str(list(copies_of(radicale, "carol", "team-1").values())[0][0].get("STATUS", "")) != "CANCELLED"
+
+    # The event deleted: carol's copy is cancelled after the move grace.
+    radicale.delete(href)
+    wait_for(lambda: str(list(copies_of(radicale, "carol", "team-1").values())[0][0].get("STATUS")) == "CANCELLED",
+             what="carol's copy cancelled")
+
+    # fay never logged in: her rows failed with the reason, nothing else was held up.
+    fay = [r for r in rows(cfg) if r["attendee"] == "mailto:fay@example.test"]
+    assert fay and all(r["state"] == "failed" and "has no calendar home" in r["last_error"] for r in fay), fay
+
+    # `imip-gateway status` counts them and names the last failure; a failure for a user who
+    # never logged in is not the site's fault, so the line stays ✓.
+    report = status.collect(cfg)
+    counted = report["outbound"]["local_copies"]
+    assert (counted["pending"], counted["failed_last_24h"]) == (0, len(fay)) and counted["done_last_24h"] >= 4, counted
+    line = next(c for c in status.checks(report) if c["id"] == "outbound.local_copies")
+    assert line["status"] == "ok" and "fay@example.test" in line["text"] and "has no calendar home" in line["text"], line
+
+
+def test_the_gateways_own_writes_plan_nothing(site):
+    """Writing bob's copy notifies the hook with the gateway as the actor: no mail, no copy of a copy."""
+    cfg, radicale, smtp, organizer = site
+    radicale.put(organizer + "solo.ics", event_ics(uid="solo-1", attendees=("bob@example.test",)))
+    wait_for(lambda: copies_of(radicale, "bob", "solo-1"), what="bob's copy")
+    conn = db.connect(cfg.gateway.db_path)
+    try:
+        wait_for(lambda: conn.execute("SELECT count(*) FROM changes WHERE state = 'new'").fetchone()[0] == 0
+                 and conn.execute("SELECT count(*) FROM changes WHERE actor = ? AND note = ?",
+                                  (cfg.caldav.user, "written by the gateway itself")).fetchone()[0] >= 1,
+                 what="the copy's own notification planned")
+    finally:
+        conn.close()
+    assert smtp.received() == []
+    assert [r["state"] for r in rows(cfg)] == ["done"]
+
+
+def test_attendee_copy_keeps_the_attendees_answer_and_alarms():
+    """The pure merge: an update that is not asked again keeps PARTSTAT and the attendee's alarm."""
+    itip = event_ics(uid="u", attendees=("bob@example.test",)).replace("VERSION:2.0", "VERSION:2.0\r\nMETHOD:REQUEST")
+    mine = event_ics(uid="u", attendees=("bob@example.test;X-X=1",)).replace(
+        "PARTSTAT=NEEDS-ACTION;RSVP=TRUE;X-X=1:mailto:bob", "PARTSTAT=TENTATIVE:mailto:bob").replace(
+        "END:VEVENT", "BEGIN:VALARM\r\nACTION:DISPLAY\r\nDESCRIPTION:x\r\nTRIGGER:-PT5M\r\nEND:VALARM\r\nEND:VEVENT")
+    kept = icalendar.Calendar.from_ical(local.attendee_copy(itip, mine, method="REQUEST", attendee="mailto:bob@example.test",
+                                                            reask=set()))
+    (event,) = kept.walk("VEVENT")
+    assert "METHOD" not in kept and partstat(event, "bob@example.test") == "TENTATIVE"
+    assert [a["TRIGGER"].to_ical() for a in event.walk("VALARM")] == [b"-PT5M"]
+    asked = icalendar.Calendar.from_ical(local.attendee_copy(itip, mine, method="REQUEST", attendee="mailto:bob@example.test",
+                                                             reask={""}))
+    assert partstat(asked.walk("VEVENT")[0], "bob@example.test") == "NEEDS-ACTION"
