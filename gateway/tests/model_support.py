@@ -44,7 +44,7 @@ from imip_gateway.caldav_client import CalDAVClient
 ZONE = ZoneInfo("Europe/Berlin")
 UTC = dt.timezone.utc
 ORGANIZER = "alice@example.test"
-LOCAL = "dave@example.test"
+LOCAL = "carol@example.test"              # a colleague: her copy is kept in her calendar
 BOB, CARL = "bob@external.test", "carl@external.test"
 JOERG_UTF8 = "jörg@bücher.example"        # non-ASCII local part: needs SMTPUTF8
 JOERG_IDN = "joerg@bücher.example"        # ASCII local part, IDN domain: IDNA (xn--) works anywhere
@@ -52,7 +52,7 @@ REFUSED = "refused@external.test"         # the MX answers 550 to RCPT
 LATER = "later@external.test"             # the MX answers 451 to RCPT (greylisting)
 POOL = (BOB, CARL, JOERG_UTF8, JOERG_IDN, REFUSED, LATER, LOCAL)
 NAMES = {BOB: "Bob", CARL: "Carl Carlsson", JOERG_UTF8: "Jörg Bücher", JOERG_IDN: "Joerg Bücher",
-         REFUSED: "Refused", LATER: "Later", LOCAL: "Dave"}
+         REFUSED: "Refused", LATER: "Later", LOCAL: "Carol"}
 # Start slots (local time in Berlin): a weekly series from the first one crosses the switch to
 # summer time on 2030-03-31, so instances are compared in wall-clock time, as clients expand them.
 SLOTS = ((2030, 3, 25, 9), (2030, 3, 27, 14), (2030, 3, 30, 11), (2030, 4, 2, 16))
@@ -690,6 +690,9 @@ class GatewayUnderTest:
             "SELECT id, type, point FROM changes WHERE state = 'new'")]
         found += [f"SCHEDULE-STATUS {r[0]} for {r[1]} due, not written" for r in self.conn.execute(
             "SELECT status, attendee FROM schedule_status WHERE done IS NULL AND next_attempt <= ?", (now,))]
+        found += [f"local {r[0]} ({r[1]}) for {r[2]} {r[3]}: {r[4]}" for r in self.conn.execute(
+            "SELECT method, reason, attendee, state, last_error FROM local_deliveries"
+            " WHERE (state = 'pending' AND next_attempt <= ?) OR state = 'failed'", (now,))]
         return found
 
     def drain(self, max_rounds: int = 300, max_seconds: float = 60.0) -> StepFailure | None:
@@ -724,8 +727,11 @@ class GatewayUnderTest:
         for later (a deleted event's CANCEL held for a possible move, a retry after 451) is due
         now. The gateway's clock is the system's, so the schedule is moved, not the clock."""
         with db.transaction(self.conn):
-            return self.conn.execute("UPDATE jobs SET next_attempt = ? WHERE state = 'pending' AND next_attempt > ?",
-                                     (time.time(), time.time())).rowcount > 0
+            moved = self.conn.execute("UPDATE jobs SET next_attempt = ? WHERE state = 'pending' AND next_attempt > ?",
+                                      (time.time(), time.time())).rowcount
+            moved += self.conn.execute("UPDATE local_deliveries SET next_attempt = ? WHERE state = 'pending'"
+                                       " AND next_attempt > ?", (time.time(), time.time())).rowcount
+            return moved > 0
 
     def process_reply(self, raw: bytes, arrival: dt.datetime):
         return self.processor.process(raw, arrival=arrival)

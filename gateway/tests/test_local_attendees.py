@@ -1,6 +1,7 @@
 """Colleagues on the same site: a local organizer's event reaches each local attendee's own
-calendar and follows the organizer's edits, through the real Radicale (hook, rights as the
-calendar role writes them) and the gateway service; external attendees are mailed as before.
+calendar and follows the organizer's edits, and the attendee's answer in their copy reaches the
+organizer's event, through the real Radicale (hook, rights as the calendar role writes them) and
+the gateway service; external attendees are mailed as before.
 
 bob and carol are local users (example.test); bob has logged in once (his calendar home exists),
 carol has a home but no calendar yet, and dave never logged in."""
@@ -66,6 +67,15 @@ def partstat(component, address):
     return None
 
 
+def organizers_view(radicale, href, address):
+    """(PARTSTAT, SCHEDULE-STATUS) of `address` on alice's event."""
+    event = icalendar.Calendar.from_ical(radicale.get(href)).walk("VEVENT")[0]
+    for prop in event.get("ATTENDEE"):
+        if str(prop).lower() == "mailto:" + address:
+            return str(prop.params.get("PARTSTAT")), prop.params.get("SCHEDULE-STATUS")
+    return None
+
+
 def rows(cfg):
     conn = db.connect(cfg.gateway.db_path)
     try:
@@ -92,19 +102,24 @@ def test_a_local_attendee_gets_the_event_and_it_follows_the_organizers_edits(sit
     assert partstat(copy, "bob@example.test") == "NEEDS-ACTION"
     assert "METHOD" not in icalendar.Calendar.from_ical(radicale.get(list(bob)[0], user="bob"))
 
-    # bob answers in his own copy (his client's PUT; the gateway leaves it alone).
+    # bob accepts in his own copy (his client's PUT): alice's event shows it, nobody is mailed.
     bob_href = list(bob)[0]
     radicale.put(bob_href, radicale.get(bob_href, user="bob").replace(
         "PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:bob@example.test", "PARTSTAT=ACCEPTED:mailto:bob@example.test"),
         user="bob")
     assert partstat(copies_of(radicale, "bob", "team-1")[bob_href][0], "bob@example.test") == "ACCEPTED"
+    wait_for(lambda: organizers_view(radicale, href, "bob@example.test") == ("ACCEPTED", "2.0"),
+             what="bob's answer on alice's event")
+    assert organizers_view(radicale, href, "carol@example.test") == ("NEEDS-ACTION", None)
+    assert len(smtp.received()) == 1
 
     # Another attendee added (fay, who never logged in): nothing changes for bob, as no mail
     # would go to an external attendee for it; his answer stays.
     radicale.put(href, event_ics(uid="team-1", attendees=attendees + ("fay@example.test",)))
     wait_for(lambda: any(r["attendee"] == "mailto:fay@example.test" and r["state"] != "pending" for r in rows(cfg)),
              what="fay's copy tried")
-    assert [r["reason"] for r in rows(cfg) if r["attendee"] == "mailto:bob@example.test"] == ["new attendee"]
+    assert [r["reason"] for r in rows(cfg) if r["attendee"] == "mailto:bob@example.test" and r["method"] != "REPLY"] \
+        == ["new attendee"]
     (copy,) = copies_of(radicale, "bob", "team-1")[bob_href]
     assert partstat(copy, "bob@example.test") == "ACCEPTED"
 
@@ -139,6 +154,26 @@ def test_a_local_attendee_gets_the_event_and_it_follows_the_organizers_edits(sit
     assert (counted["pending"], counted["failed_last_24h"]) == (0, len(fay)) and counted["done_last_24h"] >= 4, counted
     line = next(c for c in status.checks(report) if c["id"] == "outbound.local_copies")
     assert line["status"] == "ok" and "fay@example.test" in line["text"] and "has no calendar home" in line["text"], line
+
+
+def test_a_local_attendee_deleting_the_copy_declines(site):
+    """RFC 6638: deleting the copy answers DECLINED (after the move grace: a move answers nothing)."""
+    cfg, radicale, smtp, organizer = site
+    href = organizer + "review.ics"
+    radicale.put(href, event_ics(uid="review-1", attendees=("bob@example.test",)))
+    (bob_href,) = wait_for(lambda: copies_of(radicale, "bob", "review-1"), what="bob's copy")
+    # Moved to another of bob's calendars (DELETE, then PUT of the same UID): no answer.
+    radicale.mkcalendar("bob", "private")
+    text = radicale.get(bob_href, user="bob")
+    assert radicale.delete(bob_href, user="bob") in (200, 204)
+    radicale.put("/bob/private/review.ics", text, user="bob")
+    # Then deleted for good.
+    assert radicale.delete("/bob/private/review.ics", user="bob") in (200, 204)
+    wait_for(lambda: organizers_view(radicale, href, "bob@example.test") == ("DECLINED", "2.0"),
+             what="bob's DECLINED on alice's event")
+    replies = [(r["reason"], r["state"]) for r in rows(cfg) if r["method"] == "REPLY"]
+    assert replies == [("deleted", "dropped"), ("deleted", "done")], replies
+    assert smtp.received() == []
 
 
 def test_the_gateways_own_writes_plan_nothing(site):

@@ -28,7 +28,10 @@ assertion message starts with the invariant's name in brackets):
 - [no message twice] Message-IDs are unique, except a message accepted right before a
   crash, which is sent again once, with the same Message-ID;
 - [a move sends no CANCEL], [no stray override] (a reply never creates an instance the series
-  does not have), [no mail to local users].
+  does not have), [no mail to local users];
+- [colleague's copy agrees with the organizer] carol (a local user) gets no mail, and the copy
+  in her own calendar has the same instants as the organizer's event for her (none once she is
+  removed or the event is deleted: her copy is then cancelled); no local delivery fails.
 """
 
 from __future__ import annotations
@@ -78,6 +81,9 @@ def model_world(tmp_path, tls_cert, credentials_dir):
     for server in servers.values():
         server.start()
     radicale = start_radicale(tmp_path / "radicale")
+    # carol has logged in once: her calendar home exists (the gateway makes her a calendar).
+    status, _headers, _body = radicale.request("PROPFIND", "/carol/", "carol", USER_PASSWORD, headers={"Depth": "0"})
+    assert status == 207, status
     try:
         yield World(tmp_path, radicale, servers, cert)
     finally:
@@ -358,6 +364,19 @@ class GatewayModel(RuleBasedStateMachine):
                 f"[no message twice] the message accepted before a crash ({mid}) arrived {counts.get(mid, 0)}"
                 f" time(s); expected once more after the restart, with the same Message-ID")
 
+    def _colleagues_copy(self, uid: str):
+        """The VEVENTs of `uid` in carol's calendars (her copy), or None."""
+        radicale = self.world.radicale
+        status, _h, body = radicale.request("PROPFIND", "/carol/", "carol", USER_PASSWORD, headers={"Depth": "1"})
+        assert status == 207, status
+        for collection in {p.split("</")[0] for p in body.decode().split("<href>")[1:]} - {"/carol/"}:
+            status, _h, listing = radicale.request("PROPFIND", collection, "carol", USER_PASSWORD, headers={"Depth": "1"})
+            for href in {p.split("</")[0] for p in listing.decode().split("<href>")[1:] if ".ics<" in p}:
+                status, _h, text = radicale.request("GET", href, "carol", USER_PASSWORD)
+                if status == 200 and f"UID:{uid}".encode() in text.replace(b"\r\n ", b""):
+                    return ms.vevents(ms.parse(text))
+        return None
+
     def _check_mailboxes(self, jobs: list[dict]) -> None:
         expected_absent = ms.undeliverable(self.smtputf8) | {ms.LATER}
         for event in self.events:
@@ -366,6 +385,12 @@ class GatewayModel(RuleBasedStateMachine):
                 self._check_schedule_status(event, calendar, [j for j in jobs if j["uid"] == event.uid])
                 strays = ms.stray_overrides(calendar)
                 assert not strays, f"[no stray override] {event.uid} has overrides at {strays}"
+            theirs = self._colleagues_copy(event.uid)
+            actual = ms.occurrences(theirs, ms.LOCAL) if theirs is not None else frozenset()
+            expected = ms.occurrences_of(calendar, ms.LOCAL) if calendar is not None else frozenset()
+            assert actual == expected, (
+                f"[colleague's copy agrees with the organizer] {ms.LOCAL} / {event.uid}:\n"
+                f"  organizer's event: {ms.describe(expected)}\n  colleague's copy:  {ms.describe(actual)}")
             for who in EXTERNAL:
                 if who in expected_absent:
                     continue
@@ -409,6 +434,14 @@ SCENARIOS = {
          ("reschedule", dict(which=0, slot=2, bump=False, then_drain=True)),
          ("add_attendee", dict(which=0, who=JOERG_IDN, then_drain=False)),
          ("restart", {}), ("drain", {})]),
+    "a colleague's copy through the organizer's edits": (
+        dict(smtputf8=False, people=[BOB, ms.LOCAL], slot=0, rrule="FREQ=WEEKLY;COUNT=4"),
+        [("cancel_instance", dict(which=0, index=1, as_override=True, then_drain=True)),
+         ("reschedule", dict(which=0, slot=2, bump=False, then_drain=True)),
+         ("move", dict(which=0, delete_first=True, then_drain=True)),
+         ("remove_attendee", dict(which=0, who=ms.LOCAL, then_drain=True)),
+         ("add_attendee", dict(which=0, who=ms.LOCAL, then_drain=True)),
+         ("delete", dict(which=0, then_drain=True))]),
     "found: a new attendee of a series with a cancelled instance": (
         dict(smtputf8=False, people=[BOB], slot=0, rrule="FREQ=WEEKLY;COUNT=4"),
         [("cancel_instance", dict(which=0, index=3, as_override=True, then_drain=True)),

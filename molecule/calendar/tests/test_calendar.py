@@ -10,7 +10,7 @@ from urllib.parse import unquote
 import caldav
 import pytest
 from calendar_helpers import INVITES, PASSWORDS, URL
-from imip_lab_client import calendar_part, event_ics, gateway_status, itip_for, new_uid, tomorrow, wait_for
+from imip_lab_client import calendar_part, event_ics, gateway_status, itip_for, new_uid, partstat, tomorrow, wait_for
 
 ATTENDEE = "attendee@external.test"
 OTHER = "other@external.test"
@@ -137,10 +137,11 @@ def test_deleting_the_event_sends_a_cancel(calendar_of, ext):
 
 
 def copy_in_calendars_of(calendar, uid):
-    """The event `uid` from any calendar of the user who owns `calendar` (as their client sees it)."""
+    """The event `uid` (a caldav Event) from any calendar of the user who owns `calendar`, as
+    their client finds it."""
     for candidate in calendar.client.principal().calendars():
         try:
-            return candidate.event_by_uid(uid).icalendar_component
+            return candidate.event_by_uid(uid)
         except caldav.error.NotFoundError:
             continue
     return None
@@ -148,7 +149,8 @@ def copy_in_calendars_of(calendar, uid):
 
 def test_an_event_with_only_local_attendees_sends_no_mail_and_is_in_their_calendar(calendar_of, ext, aio):
     """Radicale has no scheduling of its own: the gateway writes bob's copy into his calendar,
-    ORGANIZER alice, bob still to answer (he has logged in once: his calendar home exists)."""
+    ORGANIZER alice, bob still to answer (he has logged in once: his calendar home exists); bob
+    accepts in his calendar application and alice's event shows it."""
     bobs = calendar_of(BOB)
     local_uid, marker_uid = new_uid(), new_uid()
     cal = calendar_of(ALICE)
@@ -163,8 +165,14 @@ def test_an_event_with_only_local_attendees_sends_no_mail_and_is_in_their_calend
     assert gateway_status(aio)["outbound"]["sent_total"] == sent_before + 1
     for address in (ATTENDEE, OTHER):
         assert itip_for(ext, address, local_uid) == []
-    copy = wait_for("bob's copy of the event", lambda: copy_in_calendars_of(bobs, local_uid), timeout=30)
+    found = wait_for("bob's copy of the event", lambda: copy_in_calendars_of(bobs, local_uid), timeout=30)
+    copy = found.icalendar_component
     assert str(copy["ORGANIZER"]).lower() == f"mailto:{ALICE}"
     bob = next(a for a in copy.get("ATTENDEE") if str(a).lower() == f"mailto:{BOB}")
     assert bob.params["PARTSTAT"] == "NEEDS-ACTION"
     assert gateway_status(aio)["outbound"]["local_copies"]["done_last_24h"] >= 1
+
+    bob.params["PARTSTAT"] = "ACCEPTED"
+    found.save()
+    wait_for("bob's answer on alice's event", lambda: partstat(cal, local_uid, BOB) == "ACCEPTED", timeout=30)
+    assert itip_for(ext, ATTENDEE, local_uid) == []

@@ -214,6 +214,12 @@ def _process(conn: sqlite3.Connection, cfg: Config, change: sqlite3.Row, now: fl
         _finish(conn, change_id, "done", "already seen", now)
         return 0
     old = parse_calendar(base.text) if base.text else None
+    answer = local.answer_in_copy(old, new, owner=owner, policy=policy_for(cfg))
+    if answer is not None:
+        local.queue_answer(conn, change_id, uid, answer, new_text or base.text, now=now,
+                           due=now if upsert else now + MOVE_GRACE_SECONDS, deleted=not upsert)
+        _finish(conn, change_id, "done", f"answer of {answer[1][len('mailto:'):]} in their copy", now)
+        return 1
     when = dt.datetime.fromtimestamp(now, dt.timezone.utc)
     plan = plan_change(old, new, policy=policy_for(cfg), owner=owner, now=when,
                        suppression_days=cfg.gateway.suppression_days)

@@ -15,11 +15,16 @@ gateway's identity (so the hook's notification of that write plans nothing):
   goes into his first calendar, or into a new calendar `calendar` when he has none.
 - CANCEL: the cancelled components (the whole event, or instances) are marked STATUS:CANCELLED
   in his copy, which stays, so that he sees the cancellation; nothing to do when he has no copy.
+- REPLY: bob answers in his copy (his client's PUT, the hook's actor bob): each component whose
+  PARTSTAT for him changed (not to NEEDS-ACTION, not a cancelled one) is his answer, and bob
+  deleting his copy declines what was not cancelled (RFC 6638 §3.2.8; after the same grace as a
+  deleted event's CANCEL, so that a move between his calendars answers nothing). The answer is
+  set on his ATTENDEE line in the organizer's event (PARTSTAT, SCHEDULE-STATUS=2.0), the
+  instance's override made from the series when the organizer's event has none, exactly as an
+  emailed reply is applied (inbound.eventedit); nothing else of the organizer's event changes.
 - In planned order per (UID, attendee), like the mail jobs; a CalDAV failure backs off and is
   retried; a user without a calendar home (Radicale makes it at the user's first login) fails
   with that reason, as does a copy that cannot be parsed.
-
-Bob's own changes to his copy (his answer) do not reach the organizer's event here.
 """
 
 from __future__ import annotations
@@ -38,9 +43,12 @@ import icalendar
 from imip_gateway import db
 from imip_gateway.caldav_client import CalDAVClient, CalDAVError, PreconditionFailed
 from imip_gateway.ical import address_of, attendees_of, events, parse_calendar, recurrence_key
+from imip_gateway.inbound import eventedit
+from imip_gateway.inbound.ical import ICalError, parse as parse_raw
 from imip_gateway.outbound.delivery import backoff
 from imip_gateway.outbound.itip import build_itip, stamp
 from imip_gateway.outbound.plan import Plan
+from imip_gateway.outbound.recipients import Policy
 
 log = logging.getLogger("imip_gateway.outbound")
 
@@ -79,6 +87,53 @@ def queue(conn: sqlite3.Connection, change_id: str, plan: Plan, sources, *, now:
         log.info("queued local copy=%s %s (%s) uid=%s attendee=%s", row_id, action.method, action.reason,
                  sources.uid, action.attendee[len("mailto:"):])
     return len(plan.actions)
+
+
+def answer_in_copy(old, new, *, owner: str, policy: Policy) -> tuple[str, str, dict[str, str]] | None:
+    """(organizer, attendee, {recurrence key: PARTSTAT}) when this change is a local attendee
+    answering in their own copy of a local organizer's event (or deleting it), else None.
+    old, new: the copy before and after (icalendar.Calendar or None)."""
+    source = new if new is not None else old
+    if source is None or not owner:
+        return None
+    comps = {recurrence_key(c): c for c in events(source)}
+    organizer = next((c.get("ORGANIZER") for c in comps.values() if c.get("ORGANIZER") is not None), None)
+    if organizer is None or not str(organizer).lower().startswith("mailto:") or not policy.is_local(address_of(organizer)):
+        return None
+    if policy.owner_is_organizer(organizer, owner):
+        return None
+    attendee = next((a for c in comps.values() for a in (address_of(p) for p in attendees_of(c))
+                     if owner.lower() in (a, a.split("@", 1)[0])), None)
+    if attendee is None:
+        return None
+    who = "mailto:" + attendee
+    before = {recurrence_key(c): c for c in events(old)} if old is not None else {}
+    answers = {}
+    for key, component in comps.items():
+        if str(component.get("STATUS", "")).upper() == "CANCELLED":
+            continue
+        if new is None:
+            answers[key] = "DECLINED"
+            continue
+        now_ = _partstat_of(component, who)
+        was = _partstat_of(before.get(key) or (before.get("") if key else None), who)
+        if now_ and now_ != "NEEDS-ACTION" and now_ != was:
+            answers[key] = now_
+    return ("mailto:" + address_of(organizer), who, answers) if answers else None
+
+
+def queue_answer(conn: sqlite3.Connection, change_id: str, uid: str, answer, copy_text: str, *, now: float,
+                 due: float, deleted: bool) -> None:
+    """One REPLY row: the attendee's answer for the organizer's event."""
+    organizer, attendee, answers = answer
+    row_id = uuid.uuid4().hex
+    conn.execute(
+        "INSERT INTO local_deliveries (id, change_id, created, position, method, reason, uid, organizer, attendee,"
+        " calendar, answers, state, attempts, next_attempt) VALUES (?, ?, ?, 0, 'REPLY', ?, ?, ?, ?, ?, ?, 'pending', 0, ?)",
+        (row_id, change_id, now, "deleted" if deleted else "answered", uid, organizer, attendee, copy_text,
+         json.dumps(answers, sort_keys=True), due))
+    log.info("queued local answer=%s uid=%s attendee=%s organizer=%s: %s", row_id, uid, attendee[len("mailto:"):],
+             organizer[len("mailto:"):], ", ".join(f"{k or 'series'} {v}" for k, v in sorted(answers.items())))
 
 
 def drop_pending(conn: sqlite3.Connection, change_id: str, why: str) -> int:
@@ -190,8 +245,45 @@ def _new_href(caldav: CalDAVClient, home: _Home, uid: str) -> str:
     return collection.rstrip("/") + "/" + uuid.uuid5(uuid.NAMESPACE_URL, uid).hex + ".ics"
 
 
+def _answered(organizer_text: str, copy_text: str, attendee: str, answers: dict[str, str]) -> str | None:
+    """The organizer's event with the attendee's answers set, or None when nothing changes."""
+    calendar = parse_raw(organizer_text)
+    copy_ = parse_raw(copy_text)
+    zones = eventedit.vtimezones(copy_)
+    address = address_of(attendee)
+    changed = False
+    for component in eventedit.events(copy_):
+        target = eventedit.locate(calendar, component.get("RECURRENCE-ID"), zones)
+        if isinstance(target, str) or target.key not in answers:
+            if isinstance(target, str):
+                log.info("local answer of %s: %s", address, target)
+            continue
+        holder = target.component if target.component is not None else eventedit.master(calendar)
+        if holder is None or eventedit.attendee_on(holder, address) is None:
+            continue  # not on that instance of the organizer's event (any more)
+        if target.component is None:
+            holder = eventedit.create_override(calendar, target.recurrence_id)
+        changed |= eventedit.set_attendee_status(eventedit.attendee_on(holder, address), answers[target.key], "2.0")
+    return calendar.serialize() if changed else None
+
+
+def _apply_answer(caldav: CalDAVClient, row: sqlite3.Row) -> tuple[str, str | None]:
+    home = _home(caldav, row["organizer"])
+    found = _find_copy(caldav, home, row["uid"])
+    if found is None:
+        return "the organizer's event is gone", None
+    answers = json.loads(row["answers"])
+    try:
+        written = caldav.modify(found.href, lambda text: _answered(text, row["calendar"], row["attendee"], answers))
+    except ICalError as exc:
+        raise ValueError(f"cannot read the organizer's event or the copy: {exc}") from None
+    return (f"set on {found.href}" if written else f"already so on {found.href}"), found.href
+
+
 def apply(caldav: CalDAVClient, row: sqlite3.Row, now: float) -> tuple[str, str | None]:
-    """Write the attendee's copy for one row; return (what was done, the copy's href)."""
+    """Carry out one row; return (what was done, the href written)."""
+    if row["method"] == "REPLY":
+        return _apply_answer(caldav, row)
     when = dt.datetime.fromtimestamp(now, dt.timezone.utc)
     home = _home(caldav, row["attendee"])
     reask = set(json.loads(row["reask"] or "[]"))

@@ -39,7 +39,7 @@ CREATE TABLE jobs (
     id TEXT PRIMARY KEY,
     change_id TEXT NOT NULL,
     created REAL NOT NULL,
-    method TEXT NOT NULL,           -- REQUEST | CANCEL
+    method TEXT NOT NULL,           -- REQUEST | CANCEL | REPLY
     reason TEXT NOT NULL,           -- new attendee | updated | removed | deleted | cancelled ...
     uid TEXT NOT NULL,
     point TEXT,
@@ -141,23 +141,26 @@ CREATE TABLE tombstones (
 # is still pending: without this index each question scans the whole jobs table (a queue of
 # 1,000 cost a million row reads per batch).
 db.register("outbound", 5, "CREATE INDEX jobs_pending_event ON jobs (uid, attendee, state);")
-# A local attendee's copy of a local organizer's event (outbound.local): one row per REQUEST or
-# CANCEL the planner made for them, applied to their own calendar over CalDAV in planned order,
-# retried while CalDAV is down. `calendar` is the iTIP object their copy follows (ORGANIZER the
-# organizer's own address); `reask` the recurrence keys whose PARTSTAT is asked again (JSON list).
+# Scheduling between local users (outbound.local), one row per step, applied over CalDAV in
+# planned order per (UID, attendee) and retried while CalDAV is down: a REQUEST or CANCEL the
+# planner made for a local attendee (`calendar`: the iTIP object their copy follows, ORGANIZER the
+# organizer's own address; `reask`: the recurrence keys whose PARTSTAT is asked again, JSON), or
+# a REPLY, the attendee's answer in their copy (`calendar`: their copy; `answers`: JSON
+# {recurrence key: PARTSTAT}) for the organizer's event.
 db.register("outbound", 6, """
 CREATE TABLE local_deliveries (
     id TEXT PRIMARY KEY,
     change_id TEXT NOT NULL,
     created REAL NOT NULL,
     position INTEGER NOT NULL DEFAULT 0,
-    method TEXT NOT NULL,           -- REQUEST | CANCEL
-    reason TEXT NOT NULL,           -- as jobs.reason
+    method TEXT NOT NULL,           -- REQUEST | CANCEL | REPLY
+    reason TEXT NOT NULL,           -- as jobs.reason; for a REPLY: answered | deleted
     uid TEXT NOT NULL,
     organizer TEXT NOT NULL,        -- mailto:, lower case
-    attendee TEXT NOT NULL,         -- mailto:, lower case
+    attendee TEXT NOT NULL,         -- mailto:, lower case (for a REPLY: who answered)
     calendar TEXT NOT NULL,
     reask TEXT NOT NULL DEFAULT '[]',
+    answers TEXT NOT NULL DEFAULT '{}',
     state TEXT NOT NULL DEFAULT 'pending',  -- pending | done | failed | dropped
     attempts INTEGER NOT NULL DEFAULT 0,
     next_attempt REAL NOT NULL,
