@@ -111,6 +111,12 @@ def test_a_local_attendee_gets_the_event_and_it_follows_the_organizers_edits(sit
     wait_for(lambda: organizers_view(radicale, href, "bob@example.test") == ("ACCEPTED", "2.0"),
              what="bob's answer on alice's event")
     assert organizers_view(radicale, href, "carol@example.test") == ("NEEDS-ACTION", None)
+    # carol's copy shows bob's answer, as other clients show the attendee list; hers is untouched.
+    (carol_href,) = carol
+    wait_for(lambda: partstat(copies_of(radicale, "carol", "team-1")[carol_href][0], "bob@example.test") == "ACCEPTED",
+             what="bob's answer on carol's copy")
+    assert partstat(copies_of(radicale, "carol", "team-1")[carol_href][0], "carol@example.test") == "NEEDS-ACTION"
+    assert [r["reason"] for r in rows(cfg) if r["attendee"] == "mailto:bob@example.test"] == ["new attendee", "answered"]
     assert len(smtp.received()) == 1
 
     # Another attendee added (fay, who never logged in): nothing changes for bob, as no mail
@@ -171,8 +177,10 @@ def test_a_local_attendee_deleting_the_copy_declines(site):
     assert radicale.delete("/bob/private/review.ics", user="bob") in (200, 204)
     wait_for(lambda: organizers_view(radicale, href, "bob@example.test") == ("DECLINED", "2.0"),
              what="bob's DECLINED on alice's event")
-    replies = [(r["reason"], r["state"]) for r in rows(cfg) if r["method"] == "REPLY"]
-    assert replies == [("deleted", "dropped"), ("deleted", "done")], replies
+    def replies():
+        return [(r["reason"], r["state"]) for r in rows(cfg) if r["method"] == "REPLY"]
+    # The row is marked done just after the PUT that the organizer's view shows.
+    wait_for(lambda: replies() == [("deleted", "dropped"), ("deleted", "done")], what="the answer rows")
     assert smtp.received() == []
 
 

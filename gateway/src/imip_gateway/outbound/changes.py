@@ -28,7 +28,7 @@ from imip_gateway.ical import address_of, events, parse_calendar, recurrence_key
 from imip_gateway.outbound import local, sequences
 from imip_gateway.outbound.itip import build_itip
 from imip_gateway.outbound.message import display_fields, message_id_for
-from imip_gateway.outbound.plan import Action, Plan, plan_change
+from imip_gateway.outbound.plan import Action, Plan, Sources, plan_change
 from imip_gateway.outbound.recipients import LOCAL, Policy
 from imip_gateway.outbound.schema import last_sent_sequence, owner_of
 from imip_gateway.outbound.timing import last_end
@@ -203,9 +203,14 @@ def _process(conn: sqlite3.Connection, cfg: Config, change: sqlite3.Row, now: fl
     base = (_base_for_upsert if upsert else _base_for_delete)(conn, change, owner, point, uid, now)
     _store(conn, change, owner, point, uid, base, now)
     if change["actor"] and change["actor"].lower() == cfg.caldav.user.lower():
-        _finish(conn, change_id, "ignored", "written by the gateway itself", now)
+        # An answer the gateway set on the organizer's event (an emailed reply, a colleague's
+        # answer) is shown on the other colleagues' copies; nothing else follows its own writes.
+        shown = local.queue_answers_shown(conn, change_id, _parsed(base.text), new, owner=owner,
+                                          policy=policy_for(cfg, LOCAL), now=now) if upsert else 0
+        _finish(conn, change_id, "ignored", "written by the gateway itself"
+                + (f"; answers shown on {shown} local cop(ies)" if shown else ""), now)
         log.debug("change %s: %s %s by the gateway itself: no mail", change_id, change["type"], uid)
-        return 0
+        return shown
     if base.elsewhere is not None:
         _finish(conn, change_id, "done", f"still in {base.elsewhere} (moved): nothing to cancel", now)
         log.info("uid=%s point=%s: deleted here, still in %s: no mail", uid, point, base.elsewhere)
@@ -247,6 +252,10 @@ def _due(action: Action, now: float) -> float:
     return now + MOVE_GRACE_SECONDS if action.reason == "deleted" else now
 
 
+def _parsed(text: str | None):
+    return parse_calendar(text) if text else None
+
+
 def _mark_reinvited(conn, plan: Plan, uid: str) -> None:
     """An event seen as new whose UID was mailed before (re-created after a CANCEL went out):
     its REQUEST must supersede that CANCEL, so SEQUENCE rises and everyone is asked again."""
@@ -257,17 +266,6 @@ def _mark_reinvited(conn, plan: Plan, uid: str) -> None:
 
 
 # ---------------------------------------------------------------- jobs
-@dataclass
-class Sources:
-    uid: str
-    point: str
-    old: object   # icalendar.Calendar | None
-    new: object
-
-    def of(self, action: Action):
-        return self.new if action.source == "new" else self.old
-
-
 class _Sequences:
     """SEQUENCE per (source, recurrence key), decided once per change and shared by its jobs."""
 

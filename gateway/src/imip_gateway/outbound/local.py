@@ -22,6 +22,10 @@ gateway's identity (so the hook's notification of that write plans nothing):
   set on his ATTENDEE line in the organizer's event (PARTSTAT, SCHEDULE-STATUS=2.0), the
   instance's override made from the series when the organizer's event has none, exactly as an
   emailed reply is applied (inbound.eventedit); nothing else of the organizer's event changes.
+- Answers shown: when the gateway itself sets an answer on the organizer's event (an external
+  attendee's emailed reply, a colleague's answer), each other local attendee whose copy shows a
+  different answer for someone gets a REQUEST (reason `answers`) that rewrites it, their own
+  PARTSTAT kept, as other clients show the attendee list.
 - In planned order per (UID, attendee), like the mail jobs; a CalDAV failure backs off and is
   retried; a user without a calendar home (Radicale makes it at the user's first login) fails
   with that reason, as does a copy that cannot be parsed.
@@ -47,7 +51,7 @@ from imip_gateway.inbound import eventedit
 from imip_gateway.inbound.ical import ICalError, parse as parse_raw
 from imip_gateway.outbound.delivery import backoff
 from imip_gateway.outbound.itip import build_itip, stamp
-from imip_gateway.outbound.plan import Plan
+from imip_gateway.outbound.plan import Plan, Sources
 from imip_gateway.outbound.recipients import Policy
 
 log = logging.getLogger("imip_gateway.outbound")
@@ -66,7 +70,7 @@ class NoCalendarHome(Exception):
 def queue(conn: sqlite3.Connection, change_id: str, plan: Plan, sources, *, now: float, due_for) -> int:
     """One local_deliveries row per action of a plan made with Policy(audience=LOCAL).
 
-    sources: outbound.changes.Sources; due_for(action) -> when the row becomes due (a deleted
+    sources: the versions the plan was made from; due_for(action) -> when the row becomes due (a deleted
     event's CANCEL waits as its mail does, in case the event is being moved)."""
     organizer = "mailto:" + address_of(plan.organizer)
     for position, action in enumerate(plan.actions):
@@ -134,6 +138,40 @@ def queue_answer(conn: sqlite3.Connection, change_id: str, uid: str, answer, cop
          json.dumps(answers, sort_keys=True), due))
     log.info("queued local answer=%s uid=%s attendee=%s organizer=%s: %s", row_id, uid, attendee[len("mailto:"):],
              organizer[len("mailto:"):], ", ".join(f"{k or 'series'} {v}" for k, v in sorted(answers.items())))
+
+
+def _others_answers(component, attendee: str) -> dict[str, str]:
+    if component is None:
+        return {}
+    return {"mailto:" + address_of(p): str(p.params.get("PARTSTAT", "NEEDS-ACTION")).upper()
+            for p in attendees_of(component) if "mailto:" + address_of(p) != attendee}
+
+
+def queue_answers_shown(conn: sqlite3.Connection, change_id: str, old, new, *, owner: str, policy: Policy,
+                        now: float) -> int:
+    """After the gateway set answers on the organizer's event (old -> new): a REQUEST (reason
+    `answers`) for each local attendee whose components show someone else's answer changed.
+    policy: Policy(audience=LOCAL)."""
+    if old is None or new is None:
+        return 0
+    before = {recurrence_key(c): c for c in events(old)}
+    comps = {recurrence_key(c): c for c in events(new)}
+    organizer = next((c.get("ORGANIZER") for c in comps.values() if c.get("ORGANIZER") is not None), None)
+    if organizer is None or not str(organizer).lower().startswith("mailto:") \
+            or not policy.is_local(address_of(organizer)) or not policy.owner_is_organizer(organizer, owner):
+        return 0
+    plan = Plan(uid=next((str(c.get("UID")) for c in comps.values() if c.get("UID") is not None), None),
+                organizer=organizer)
+    for attendee in sorted({"mailto:" + address_of(a) for c in comps.values() for a in attendees_of(c)
+                            if policy.is_recipient(a, address_of(organizer))}):
+        keys = {k for k, c in comps.items() if str(c.get("STATUS", "")).upper() != "CANCELLED"
+                and any("mailto:" + address_of(a) == attendee for a in attendees_of(c))}
+        if any(_others_answers(before.get(k), attendee) != _others_answers(comps[k], attendee) for k in keys):
+            plan.add("REQUEST", attendee, keys, "new", "answers", significant=set())
+    plan.recipients = {a.attendee for a in plan.actions}
+    if not plan.actions:
+        return 0
+    return queue(conn, change_id, plan, Sources(plan.uid, "", old, new), now=now, due_for=lambda _action: now)
 
 
 def drop_pending(conn: sqlite3.Connection, change_id: str, why: str) -> int:

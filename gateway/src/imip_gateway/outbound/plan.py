@@ -60,6 +60,18 @@ class Plan:
         self.significant_keys.update(keys if significant is None else significant)
 
 
+@dataclass
+class Sources:
+    """The two versions of the event a plan was made from, for the actions that copy from them."""
+    uid: str
+    point: str
+    old: icalendar.Calendar | None
+    new: icalendar.Calendar | None
+
+    def of(self, action: Action) -> icalendar.Calendar | None:
+        return self.new if action.source == "new" else self.old
+
+
 Components = dict[str, icalendar.cal.Component]
 
 
