@@ -4,8 +4,8 @@ Prints, over N events, one at a time (median, p95, max):
 - organizer's CalDAV PUT -> the local attendee's copy readable in their calendar;
 - the attendee's PUT of their answer in the copy -> the answer on the organizer's event.
 
-The gateway's CalDAV thread polls once a second when idle (outbound.scheduler.CALDAV_POLL), and
-the spool is read every 100 ms (the production default): both bound these figures. Run with the
+The spool is read every 100 ms (the production default); the send loop wakes the CalDAV thread,
+which writes the copies and answers, once it has planned them. Run with the
 gateway's test venv (tools/gateway-test builds it):
 
     .cache/gateway-venv/bin/python gateway/bench/bench_local.py [--events 50]

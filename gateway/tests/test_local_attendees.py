@@ -150,7 +150,8 @@ def test_a_local_attendee_gets_the_event_and_it_follows_the_organizers_edits(sit
              what="carol's copy cancelled")
 
     # fay never logged in: her rows failed with the reason, nothing else was held up.
-    fay = [r for r in rows(cfg) if r["attendee"] == "mailto:fay@example.test"]
+    fay = wait_for(lambda: [r for r in rows(cfg) if r["attendee"] == "mailto:fay@example.test"]
+                   if all(r["state"] != "pending" for r in rows(cfg)) else None, what="every row tried")
     assert fay and all(r["state"] == "failed" and "has no calendar home" in r["last_error"] for r in fay), fay
 
     # `imip-gateway status` counts them and names the last failure; a failure for a user who

@@ -38,6 +38,7 @@ import datetime as dt
 import json
 import logging
 import sqlite3
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -55,6 +56,9 @@ from imip_gateway.outbound.plan import Plan, Sources
 from imip_gateway.outbound.recipients import Policy
 
 log = logging.getLogger("imip_gateway.outbound")
+# Set by the send loop once a planning round committed work; the CalDAV thread, which applies
+# the rows, waits on it between polls.
+QUEUED = threading.Event()
 
 DEFAULT_CALENDAR = "calendar"
 PUT_ATTEMPTS = 5

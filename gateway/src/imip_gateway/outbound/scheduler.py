@@ -46,6 +46,7 @@ class Outbound:
         busy = bool(spool.ingest(self.conn, self.cfg.gateway.spool_dir))
         if changes.process_pending(self.conn, self.cfg):
             busy = True
+            local.QUEUED.set()  # committed: the CalDAV thread need not wait for its next poll
         if wake.take_outbound():
             self._retry_now()
         if time.time() >= self.smtp_retry_at and self._send():
@@ -156,7 +157,9 @@ class CalDAVWork:
                     log.exception("CalDAV work failed: %s", exc)
                     busy = False
                 if not busy:
-                    stop.wait(CALDAV_POLL)
+                    # Until the poll interval ends, or the send loop planned work (local copies).
+                    local.QUEUED.wait(CALDAV_POLL)
+                    local.QUEUED.clear()
         finally:
             self.caldav.close()
             self.conn.close()
