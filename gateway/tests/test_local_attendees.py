@@ -178,6 +178,7 @@ def test_a_local_attendee_deleting_the_copy_declines(site):
     assert radicale.delete("/bob/private/review.ics", user="bob") in (200, 204)
     wait_for(lambda: organizers_view(radicale, href, "bob@example.test") == ("DECLINED", "2.0"),
              what="bob's DECLINED on alice's event")
+
     def replies():
         return [(r["reason"], r["state"]) for r in rows(cfg) if r["method"] == "REPLY"]
     # The row is marked done just after the PUT that the organizer's view shows.
