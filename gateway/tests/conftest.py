@@ -13,6 +13,7 @@ Other test modules import nothing from each other; whatever they share lives her
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import logging
 import os
@@ -32,6 +33,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from imip_gateway import config as config_mod
+from imip_gateway import service
 
 # Everything under gateway/ ships in the collection: hypothesis (inbound property tests) must not
 # leave its database in the working directory, however pytest is started. tools/gateway-test
@@ -288,6 +290,22 @@ def radicale(tmp_path):
     server = start_radicale(tmp_path / "radicale")
     yield server
     stop_radicale(server)
+
+
+# ---------------------------------------------------------------- the service
+@contextlib.contextmanager
+def running_service(cfg):
+    """`imip-gateway run` in a thread for the body of the with block; it must stop cleanly."""
+    stop = threading.Event()
+    result = {}
+    thread = threading.Thread(target=lambda: result.setdefault("rc", service.run(cfg, stop)), daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(10)
+    assert result.get("rc") == 0
 
 
 # ---------------------------------------------------------------- gateway config

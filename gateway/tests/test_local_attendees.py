@@ -7,13 +7,12 @@ bob and carol are local users (example.test); bob has logged in once (his calend
 carol has a home but no calendar yet, and dave never logged in."""
 
 import logging
-import threading
 
 import icalendar
 import pytest
-from conftest import SECRETS, USER_PASSWORD, event_ics, wait_for
+from conftest import SECRETS, USER_PASSWORD, event_ics, running_service, wait_for
 
-from imip_gateway import db, service, status
+from imip_gateway import db, status
 from imip_gateway.outbound import changes, local
 
 pytestmark = pytest.mark.slow
@@ -29,14 +28,8 @@ def site(make_config, smtp_server, radicale, caplog, monkeypatch):
     # carol's first login makes her principal collection, nothing else.
     status, _headers, _body = radicale.request("PROPFIND", "/carol/", "carol", USER_PASSWORD, headers={"Depth": "0"})
     assert status == 207
-    stop = threading.Event()
-    result = {}
-    thread = threading.Thread(target=lambda: result.setdefault("rc", service.run(cfg, stop)), daemon=True)
-    thread.start()
-    yield cfg, radicale, smtp_server, organizer
-    stop.set()
-    thread.join(10)
-    assert result.get("rc") == 0
+    with running_service(cfg):
+        yield cfg, radicale, smtp_server, organizer
     for secret in SECRETS:
         assert secret not in caplog.text
 

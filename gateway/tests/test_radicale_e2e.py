@@ -15,8 +15,8 @@ import time
 
 import icalendar
 import pytest
-from conftest import (CALDAV_PASSWORD, SECRETS, SMTP_PASSWORD, STOP_SECONDS, event_ics, start_radicale, stop_radicale,
-                      wait_for)
+from conftest import (CALDAV_PASSWORD, SECRETS, SMTP_PASSWORD, STOP_SECONDS, event_ics, running_service, start_radicale,
+                      stop_radicale, wait_for)
 
 from imip_gateway import cli, db, service
 from imip_gateway.outbound import changes
@@ -46,15 +46,9 @@ def gateway(make_config, smtp_server, radicale, caplog, monkeypatch):
     # A deleted event's CANCEL waits in case the event is being moved (30 s in service): shorter here.
     monkeypatch.setattr(changes, "MOVE_GRACE_SECONDS", 2.0)
     cfg = make_config(smtp_port=smtp_server.port, caldav_url=radicale.url, spool_dir=radicale.spool_dir)
-    stop = threading.Event()
-    result = {}
-    thread = threading.Thread(target=lambda: result.setdefault("rc", service.run(cfg, stop)), daemon=True)
-    thread.start()
-    calendar = radicale.mkcalendar("alice")
-    yield cfg, radicale, smtp_server, calendar
-    stop.set()
-    thread.join(10)
-    assert result.get("rc") == 0
+    with running_service(cfg):
+        calendar = radicale.mkcalendar("alice")
+        yield cfg, radicale, smtp_server, calendar
     for secret in SECRETS:
         assert secret not in caplog.text
 
