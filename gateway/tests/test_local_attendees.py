@@ -105,7 +105,7 @@ def test_a_local_attendee_gets_the_event_and_it_follows_the_organizers_edits(sit
              what="bob's answer on alice's event")
     assert organizers_view(radicale, href, "carol@example.test") == ("NEEDS-ACTION", None)
     # carol's copy shows bob's answer, as other clients show the attendee list; hers is untouched.
-    (carol_href,) = carol
+    carol_href = next(iter(carol))
     wait_for(lambda: partstat(copies_of(radicale, "carol", "team-1")[carol_href][0], "bob@example.test") == "ACCEPTED",
              what="bob's answer on carol's copy")
     assert partstat(copies_of(radicale, "carol", "team-1")[carol_href][0], "carol@example.test") == "NEEDS-ACTION"
@@ -161,7 +161,7 @@ def test_a_local_attendee_deleting_the_copy_declines(site):
     cfg, radicale, smtp, organizer = site
     href = organizer + "review.ics"
     radicale.put(href, event_ics(uid="review-1", attendees=("bob@example.test",)))
-    (bob_href,) = wait_for(lambda: copies_of(radicale, "bob", "review-1"), what="bob's copy")
+    bob_href = next(iter(wait_for(lambda: copies_of(radicale, "bob", "review-1"), what="bob's copy")))
     # Moved to another of bob's calendars (DELETE, then PUT of the same UID): no answer.
     radicale.mkcalendar("bob", "private")
     text = radicale.get(bob_href, user="bob")
