@@ -29,7 +29,7 @@ from imip_gateway.outbound import local, sequences
 from imip_gateway.outbound.itip import build_itip
 from imip_gateway.outbound.message import display_fields, message_id_for
 from imip_gateway.outbound.plan import Action, Plan, Sources, plan_change
-from imip_gateway.outbound.recipients import LOCAL, Policy
+from imip_gateway.outbound.recipients import EXTERNAL, LOCAL, Policy
 from imip_gateway.outbound.schema import last_sent_sequence, owner_of
 from imip_gateway.outbound.timing import last_end
 from imip_gateway.tokens import TokenStore
@@ -46,11 +46,9 @@ MOVE_GRACE_SECONDS = 30.0
 ENDING_REASONS = ("removed", "deleted", "cancelled")
 
 
-def policy_for(cfg: Config, audience: str | None = None) -> Policy:
+def policy_for(cfg: Config, audience: str = EXTERNAL) -> Policy:
     """Whom the planner picks: external attendees (mail), or with audience=LOCAL the local ones
     (their copies, outbound.local)."""
-    if audience is None:
-        return Policy(is_local=cfg.is_local_address, opt_out_users=cfg.gateway.opt_out_users)
     return Policy(is_local=cfg.is_local_address, opt_out_users=cfg.gateway.opt_out_users, audience=audience)
 
 
@@ -218,7 +216,7 @@ def _process(conn: sqlite3.Connection, cfg: Config, change: sqlite3.Row, now: fl
     if base.text == new_text:
         _finish(conn, change_id, "done", "already seen", now)
         return 0
-    old = parse_calendar(base.text) if base.text else None
+    old = _parsed(base.text)
     answer = local.answer_in_copy(old, new, owner=owner, policy=policy_for(cfg))
     if answer is not None:
         local.queue_answer(conn, change_id, uid, answer, new_text or base.text, now=now,
