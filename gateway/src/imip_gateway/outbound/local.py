@@ -52,8 +52,8 @@ from imip_gateway.inbound import eventedit
 from imip_gateway.inbound.ical import ICalError, parse as parse_raw
 from imip_gateway.outbound.delivery import backoff
 from imip_gateway.outbound.itip import build_itip, stamp
-from imip_gateway.outbound.plan import Plan, Sources
-from imip_gateway.outbound.recipients import Policy
+from imip_gateway.outbound.plan import Plan, Sources, organizer_of
+from imip_gateway.outbound.recipients import Policy, user_names
 
 log = logging.getLogger("imip_gateway.outbound")
 # Set by the send loop once a planning round committed work; the CalDAV thread, which applies
@@ -105,13 +105,13 @@ def answer_in_copy(old, new, *, owner: str, policy: Policy) -> tuple[str, str, d
     if source is None or not owner:
         return None
     comps = {recurrence_key(c): c for c in events(source)}
-    organizer = next((c.get("ORGANIZER") for c in comps.values() if c.get("ORGANIZER") is not None), None)
+    organizer = organizer_of(comps)
     if organizer is None or not str(organizer).lower().startswith("mailto:") or not policy.is_local(address_of(organizer)):
         return None
     if policy.owner_is_organizer(organizer, owner):
         return None
     attendee = next((a for c in comps.values() for a in (address_of(p) for p in attendees_of(c))
-                     if owner.lower() in (a, a.split("@", 1)[0])), None)
+                     if owner.lower() in user_names(a)), None)
     if attendee is None:
         return None
     who = "mailto:" + attendee
@@ -160,7 +160,7 @@ def queue_answers_shown(conn: sqlite3.Connection, change_id: str, old, new, *, o
         return 0
     before = {recurrence_key(c): c for c in events(old)}
     comps = {recurrence_key(c): c for c in events(new)}
-    organizer = next((c.get("ORGANIZER") for c in comps.values() if c.get("ORGANIZER") is not None), None)
+    organizer = organizer_of(comps)
     if organizer is None or not str(organizer).lower().startswith("mailto:") \
             or not policy.is_local(address_of(organizer)) or not policy.owner_is_organizer(organizer, owner):
         return 0
@@ -263,7 +263,7 @@ class _Home:
 def _home(caldav: CalDAVClient, attendee: str) -> _Home:
     """The attendee's principal: their address (logins as mail addresses), else its local part."""
     address = address_of(attendee)
-    for principal in dict.fromkeys((address, address.split("@", 1)[0])):
+    for principal in user_names(address):
         try:
             return _Home(principal, caldav.list_calendars(principal))
         except CalDAVError as exc:

@@ -120,7 +120,8 @@ def _status(component: icalendar.cal.Component | None) -> str:
     return str(component.get("STATUS", "")).upper() if component is not None else ""
 
 
-def _organizer(comps: Components) -> icalendar.vCalAddress | None:
+def organizer_of(comps: Components) -> icalendar.vCalAddress | None:
+    """The ORGANIZER of an event by recurrence key, the master's first."""
     for key in sorted(comps):  # master ('') first
         organizer = comps[key].get("ORGANIZER")
         if organizer is not None:
@@ -209,7 +210,7 @@ def plan_change(old: icalendar.Calendar | None, new: icalendar.Calendar | None, 
     if not old_comps and not new_comps:
         plan.skipped = "no VEVENT"
         return plan
-    plan.organizer = _organizer(new_comps) or _organizer(old_comps)
+    plan.organizer = organizer_of(new_comps) or organizer_of(old_comps)
     plan.skipped = _skip_reason(plan.organizer, list(new_comps.values()) or list(old_comps.values()),
                                 policy=policy, owner=owner, now=now, suppression_days=suppression_days)
     if plan.skipped:

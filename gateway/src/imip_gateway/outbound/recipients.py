@@ -25,6 +25,13 @@ from imip_gateway.ical import address_of
 EXTERNAL, LOCAL = "external", "local"
 
 
+def user_names(address: str) -> tuple[str, ...]:
+    """The Radicale user names an address may log in as: the address (Dovecot-style logins),
+    then its local part (plain user names); both are seen in practice."""
+    address = address_of(address)
+    return tuple(dict.fromkeys((address, address.split("@", 1)[0])))
+
+
 @dataclass(frozen=True)
 class Policy:
     is_local: Callable[[str], bool]          # address -> in a local domain?
@@ -38,8 +45,7 @@ class Policy:
             return "organizer has SCHEDULE-AGENT=CLIENT (the client sends its own invitations)"
         if agent not in ("SERVER",):
             return f"organizer has SCHEDULE-AGENT={agent}"
-        address = address_of(organizer)
-        candidates = {address, address.split("@", 1)[0]}
+        candidates = set(user_names(organizer))
         if owner:
             candidates.add(owner.lower())
         hit = candidates & set(self.opt_out_users)
@@ -49,11 +55,9 @@ class Policy:
 
     @staticmethod
     def owner_is_organizer(organizer: icalendar.vCalAddress, owner: str | None) -> bool:
-        """Radicale user names are the mail address or its local part (both seen in practice)."""
         if not owner:
             return True
-        address = address_of(organizer)
-        return owner.lower() in (address, address.split("@", 1)[0])
+        return owner.lower() in user_names(organizer)
 
     def is_recipient(self, attendee: icalendar.vCalAddress, organizer_address: str) -> bool:
         value = str(attendee).strip()
@@ -64,7 +68,7 @@ class Policy:
             return False
         if self.is_local(address) != (self.audience == LOCAL):
             return False
-        if self.audience == LOCAL and {address, address.split("@", 1)[0]} & set(self.opt_out_users):
+        if self.audience == LOCAL and set(user_names(address)) & set(self.opt_out_users):
             return False
         agent = str(attendee.params.get("SCHEDULE-AGENT", "SERVER")).upper()
         return agent == "SERVER"
