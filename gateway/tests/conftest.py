@@ -237,7 +237,7 @@ def start_radicale(root: Path, *, hook: str = "imip_gateway.radicale_hook") -> R
     root.mkdir(parents=True, exist_ok=True)
     port = free_port()
     spool_dir = root / "spool"
-    (root / "users").write_text(f"alice:{USER_PASSWORD}\nbob:{USER_PASSWORD}\ncarol:{USER_PASSWORD}\n"
+    (root / "users").write_text(f"alice:{USER_PASSWORD}\nbob:{USER_PASSWORD}\ncarol:{USER_PASSWORD}\nerin:{USER_PASSWORD}\n"
                                 f"{INVITE_USER}:{CALDAV_PASSWORD}\n")
     (root / "rights").write_text(RIGHTS)
     # Radicale accepts extra [hook] options only for non-built-in hook types.

@@ -6,13 +6,15 @@ the gateway service; external attendees are mailed as before.
 bob and carol are local users (example.test); bob has logged in once (his calendar home exists),
 carol has a home but no calendar yet, and dave never logged in."""
 
+import email
+import email.policy
 import logging
 
 import icalendar
 import pytest
-from conftest import SECRETS, USER_PASSWORD, event_ics, running_service, wait_for
+from conftest import CALDAV_PASSWORD, INVITE_USER, SECRETS, USER_PASSWORD, event_ics, running_service, wait_for
 
-from imip_gateway import db, status
+from imip_gateway import attendee_copies, db, status
 from imip_gateway.outbound import changes, local
 
 pytestmark = pytest.mark.slow
@@ -22,7 +24,9 @@ pytestmark = pytest.mark.slow
 def site(make_config, smtp_server, radicale, caplog, monkeypatch):
     caplog.set_level(logging.INFO)
     monkeypatch.setattr(changes, "MOVE_GRACE_SECONDS", 2.0)
-    cfg = make_config(smtp_port=smtp_server.port, caldav_url=radicale.url, spool_dir=radicale.spool_dir)
+    # erin answers with her own client (opt_out_users): the gateway sends no REPLY for her.
+    cfg = make_config(smtp_port=smtp_server.port, caldav_url=radicale.url, spool_dir=radicale.spool_dir,
+                      extra_gateway="opt_out_users = erin")
     organizer = radicale.mkcalendar("alice")
     radicale.mkcalendar("bob", "work")
     # carol's first login makes her principal collection, nothing else.
@@ -202,11 +206,72 @@ def test_attendee_copy_keeps_the_attendees_answer_and_alarms():
     mine = event_ics(uid="u", attendees=("bob@example.test;X-X=1",)).replace(
         "PARTSTAT=NEEDS-ACTION;RSVP=TRUE;X-X=1:mailto:bob", "PARTSTAT=TENTATIVE:mailto:bob").replace(
         "END:VEVENT", "BEGIN:VALARM\r\nACTION:DISPLAY\r\nDESCRIPTION:x\r\nTRIGGER:-PT5M\r\nEND:VALARM\r\nEND:VEVENT")
-    kept = icalendar.Calendar.from_ical(local.attendee_copy(itip, mine, method="REQUEST", attendee="mailto:bob@example.test",
+    kept = icalendar.Calendar.from_ical(attendee_copies.attendee_copy(itip, mine, method="REQUEST", attendee="mailto:bob@example.test",
                                                             reask=set()))
     (event,) = kept.walk("VEVENT")
     assert "METHOD" not in kept and partstat(event, "bob@example.test") == "TENTATIVE"
     assert [a["TRIGGER"].to_ical() for a in event.walk("VALARM")] == [b"-PT5M"]
-    asked = icalendar.Calendar.from_ical(local.attendee_copy(itip, mine, method="REQUEST", attendee="mailto:bob@example.test",
+    asked = icalendar.Calendar.from_ical(attendee_copies.attendee_copy(itip, mine, method="REQUEST", attendee="mailto:bob@example.test",
                                                              reask={""}))
     assert partstat(asked.walk("VEVENT")[0], "bob@example.test") == "NEEDS-ACTION"
+
+
+def parsed(received):
+    """(the message, its text/calendar part decoded) of a message the SMTP server took."""
+    message = email.message_from_bytes(received.data, policy=email.policy.default)
+    part = next(p for p in message.walk() if p.get_content_type() == "text/calendar")
+    return message, part.get_payload(decode=True)
+
+
+def outside_invitation(radicale, user: str, uid: str) -> str:
+    """An outside organizer's invitation in `user`'s calendar, written as the gateway writes it
+    from a handed-over mail (inbound.invitations); returns its href."""
+    radicale.request("PROPFIND", f"/{user}/", user, USER_PASSWORD, headers={"Depth": "0"})
+    radicale.mkcalendar(user, "inbox-events")
+    href = f"/{user}/inbox-events/{uid}.ics"
+    text = event_ics(uid=uid, organizer="olivia@external.test", organizer_params=";CN=Olivia",
+                     attendees=(f"{user}@example.test;CN={user.title()}", "carol@external.test"), sequence=2)
+    radicale.put(href, text, user=INVITE_USER, password=CALDAV_PASSWORD)
+    return href
+
+
+def test_a_local_users_answer_to_an_outside_organizer_is_mailed_from_their_address(site):
+    cfg, radicale, smtp, _organizer = site
+    href = outside_invitation(radicale, "bob", "outside-1")
+    radicale.put(href, radicale.get(href, user="bob").replace(
+        "PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:bob", "PARTSTAT=ACCEPTED:mailto:bob"), user="bob")
+    (sent,) = wait_for(lambda: smtp.received(), what="bob's REPLY")
+    assert (sent.mail_from, sent.rcpt_tos) == ("bob@example.test", ["olivia@external.test"])
+    message, calendar_part = parsed(sent)
+    assert message["From"] == "Bob <bob@example.test>" and message["To"] == "olivia@external.test"
+    assert message["Subject"] == "Accepted: Planning" and message["Reply-To"] is None
+    reply = icalendar.Calendar.from_ical(calendar_part)
+    assert str(reply["METHOD"]) == "REPLY"
+    (event,) = reply.walk("VEVENT")
+    assert (str(event["UID"]), event["SEQUENCE"]) == ("outside-1", 2)
+    assert str(event["ORGANIZER"]).lower() == "mailto:olivia@external.test"
+    assert str(event["ATTENDEE"]).lower() == "mailto:bob@example.test"  # one ATTENDEE: his
+    assert event["ATTENDEE"].params["PARTSTAT"] == "ACCEPTED"
+
+    # bob deletes the event: DECLINED, after the move grace.
+    assert radicale.delete(href, user="bob") in (200, 204)
+    wait_for(lambda: len(smtp.received()) == 2, what="bob's DECLINED")
+    message, calendar_part = parsed(smtp.received()[1])
+    declined = icalendar.Calendar.from_ical(calendar_part).walk("VEVENT")[0]
+    assert declined["ATTENDEE"].params["PARTSTAT"] == "DECLINED"
+    assert message["Subject"] == "Declined: Planning"
+
+
+def test_an_opted_out_users_answer_is_left_to_their_client(site):
+    cfg, radicale, smtp, _organizer = site
+    href = outside_invitation(radicale, "erin", "outside-2")
+    radicale.put(href, radicale.get(href, user="erin").replace(
+        "PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:erin", "PARTSTAT=DECLINED:mailto:erin"), user="erin")
+    conn = db.connect(cfg.gateway.db_path)
+    try:
+        note = wait_for(lambda: conn.execute("SELECT note FROM changes WHERE actor = 'erin' AND state = 'done'")
+                        .fetchone(), what="erin's change planned")[0]
+    finally:
+        conn.close()
+    assert "opted out" in note
+    assert smtp.received() == []

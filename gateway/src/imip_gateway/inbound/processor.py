@@ -1,8 +1,9 @@
 """One inbound message in, one decision out: the folder it belongs in and what changed.
 
-The order of checks: loop header, bounce, size and shape of the calendar, token, sender
-authentication, METHOD, validation against the token and the stored event, ordering, write-back,
-forward. Every path ends in a folder; only a transient failure (CalDAV unreachable) leaves the
+A message the mail system handed over for a local user (inbound.invitations) is checked and
+written into that user's calendar, never forwarded. For the others, the order of checks: loop
+header, bounce, size and shape of the calendar, token, sender authentication, METHOD, validation
+against the token and the stored event, ordering, write-back, forward. Every path ends in a folder; only a transient failure (CalDAV unreachable) leaves the
 message in INBOX for the next pass. No exception escapes ``Processor.process``: a bug files the
 message in Rejected with the exception's type as the reason (the traceback is logged at debug level).
 """
@@ -23,6 +24,7 @@ from typing import Protocol
 from . import authres, dsn, eventedit, mime
 from .forward import LOOP_HEADER, build_forward
 from .ical import ICalError, cal_address, parse
+from .invitations import CalendarUnreachable, Invitations, handoff_recipient
 from .itip import PARTSTATS, Instance, ItipMessage, parse_itip
 from .recipients import InviteAddress, TokenCandidate, header_text, token_candidates
 from .state import AppliedReply, InboundState, iso, message_key
@@ -230,7 +232,10 @@ class Processor:
         send: Callable[[object], None] | None = None,
         last_sent_sequence: Callable[[str, str, str, str], int | None] | None = None,
         clock: Callable[[], float] = time.time,
+        invitations: Invitations | None = None,
     ):
+        """`invitations` writes the invitations the mail system hands over for local users
+        (inbound.invitations); without it such a message is filed in Rejected."""
         self.settings = settings
         self.invite = settings.invite
         self.state = state
@@ -239,6 +244,7 @@ class Processor:
         self.send = send
         self.last_sent_sequence = last_sent_sequence
         self.clock = clock
+        self.invitations = invitations
 
     # ================================================================== entry point
     def process(self, raw: bytes, *, arrival: dt.datetime | None = None,
@@ -335,6 +341,11 @@ class Processor:
     def _decide(self, raw: bytes, msg: Message, arrival: dt.datetime) -> Decision:
         settings = self.settings
         loop = msg.get_all(LOOP_HEADER) or []
+        recipient = handoff_recipient(raw)
+        if recipient is not None:
+            if any(str(v).strip() == settings.instance_id for v in loop):
+                return Decision(PROCESSED, "invitation ignored", "our own message, handed over", attendee=recipient)
+            return self._handoff(msg, recipient)
         if any(str(v).strip() == settings.instance_id for v in loop):
             return Decision(REJECTED, "dropped", "carries our own loop header")
 
@@ -386,6 +397,18 @@ class Processor:
             return Decision(FORWARDED, "forwarded", f"METHOD:{method} is never applied", **base,
                             forward_kind="request", forward_to=organizer_addr)
         return self._reply(msg, itip, token, base, organizer_addr, arrival, rejected)
+
+    def _handoff(self, msg: Message, recipient: str) -> Decision:
+        """A local user's calendar mail, handed over by the mail system: never answered by mail."""
+        if self.invitations is None:
+            return Decision(REJECTED, "invitation rejected", "local invitations are not set up in this gateway",
+                            attendee=recipient)
+        try:
+            verdict = self.invitations.decide(msg, recipient)
+        except CalendarUnreachable as exc:
+            raise TransientError(str(exc)) from None
+        return Decision(REJECTED if verdict.rejected else PROCESSED, f"invitation {verdict.outcome}", verdict.reason,
+                        uid=verdict.uid, attendee=recipient)
 
     def _shape_problem(self, msg, extraction, itip, parse_error, base, organizer_addr, rejected) -> Decision | None:
         """The decision when the calendar is missing, too big, unreadable or not iTIP; else None."""

@@ -22,6 +22,7 @@ from imip_gateway.tokens import TokenStore
 
 from .events import CalDAVEvents
 from .imap import MailboxWorker
+from .invitations import Invitations, Settings as InvitationSettings
 from .processor import InboundSettings, Processor
 from .state import InboundState
 
@@ -81,9 +82,14 @@ class InboundService:
         tokens = TokenStore(conn, ttl_days=cfg.gateway.token_ttl_days)
         if send is None and submitter is not None:
             send = _sender(cfg, submitter)
+        settings = settings_from_config(cfg)
+        invitations = Invitations(InvitationSettings(
+            max_itip_bytes=settings.max_itip_bytes, auth_policy=settings.auth_policy,
+            authserv_id=settings.authserv_id, is_local=cfg.is_local_address,
+            invitation_address=cfg.invitations.address, opt_out_users=tuple(cfg.gateway.opt_out_users)), caldav)
         self.processor = Processor(
-            settings_from_config(cfg), self.state, tokens.lookup, CalDAVEvents(caldav, conn),
-            send=send, last_sent_sequence=self._last_sent_sequence,
+            settings, self.state, tokens.lookup, CalDAVEvents(caldav, conn),
+            send=send, last_sent_sequence=self._last_sent_sequence, invitations=invitations,
         )
         self.worker = MailboxWorker(
             host=cfg.imap.host, port=cfg.imap.port, tls=cfg.imap.tls, user=cfg.imap.user,

@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from imip_gateway import db
 from imip_gateway.config import Config
 from imip_gateway.ical import address_of, events, parse_calendar, recurrence_key
-from imip_gateway.outbound import local, sequences
+from imip_gateway.outbound import local, replies, sequences
 from imip_gateway.outbound.itip import build_itip
 from imip_gateway.outbound.message import display_fields, message_id_for
 from imip_gateway.outbound.plan import Action, Plan, Sources, plan_change
-from imip_gateway.outbound.recipients import EXTERNAL, LOCAL, Policy
+from imip_gateway.outbound.recipients import EXTERNAL, LOCAL, Policy, user_names
 from imip_gateway.outbound.schema import last_sent_sequence, owner_of
 from imip_gateway.outbound.timing import last_end
 from imip_gateway.tokens import TokenStore
@@ -219,10 +219,8 @@ def _process(conn: sqlite3.Connection, cfg: Config, change: sqlite3.Row, now: fl
     old = _parsed(base.text)
     answer = local.answer_in_copy(old, new, owner=owner, policy=policy_for(cfg))
     if answer is not None:
-        local.queue_answer(conn, change_id, uid, answer, new_text or base.text, now=now,
-                           due=now if upsert else now + MOVE_GRACE_SECONDS, deleted=not upsert)
-        _finish(conn, change_id, "done", f"answer of {answer[1][len('mailto:'):]} in their copy", now)
-        return 1
+        return _queue_answer(conn, cfg, change, uid, answer, new_text or base.text, owner=owner, now=now,
+                             deleted=not upsert)
     when = dt.datetime.fromtimestamp(now, dt.timezone.utc)
     plan = plan_change(old, new, policy=policy_for(cfg), owner=owner, now=when,
                        suppression_days=cfg.gateway.suppression_days)
@@ -243,6 +241,27 @@ def _process(conn: sqlite3.Connection, cfg: Config, change: sqlite3.Row, now: fl
     created = _queue_jobs(conn, cfg, change, plan, sources, now)
     _finish(conn, change_id, "done", f"{prefix}{created} job(s)" + (f", {queued} local cop(ies)" if queued else ""), now)
     return created + queued
+
+
+def _queue_answer(conn, cfg: Config, change: sqlite3.Row, uid: str, answer, copy_text: str, *, owner: str,
+                  now: float, deleted: bool) -> int:
+    """A local user answered in their copy: to a local organizer's event (outbound.local), or by
+    mail to an outside organizer (outbound.replies) unless the user answers with their own client."""
+    organizer, attendee = answer[0], answer[1]
+    who = attendee[len("mailto:"):]
+    due = now + MOVE_GRACE_SECONDS if deleted else now
+    if cfg.is_local_address(address_of(organizer)):
+        local.queue_answer(conn, change["id"], uid, answer, copy_text, now=now, due=due, deleted=deleted)
+        _finish(conn, change["id"], "done", f"answer of {who} in their copy", now)
+        return 1
+    opted_out = ({owner.lower(), *user_names(who)} & set(cfg.gateway.opt_out_users))
+    if opted_out:
+        _finish(conn, change["id"], "done", f"answer of {who}: no REPLY, opted out in opt_out_users"
+                f" ({sorted(opted_out)[0]}; their client answers)", now)
+        return 0
+    replies.queue(conn, cfg, change, uid, answer, copy_text, now=now, due=due, deleted=deleted)
+    _finish(conn, change["id"], "done", f"answer of {who} in their copy: REPLY to {address_of(organizer)}", now)
+    return 1
 
 
 def _due(action: Action, now: float) -> float:

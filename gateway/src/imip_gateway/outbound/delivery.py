@@ -26,6 +26,7 @@ from email.message import Message
 
 from imip_gateway import db
 from imip_gateway.config import Config
+from imip_gateway.ical import address_of
 from imip_gateway.outbound import sequences
 from imip_gateway.outbound.itip import stamp
 from imip_gateway.outbound.message import Envelope, build_message
@@ -62,11 +63,13 @@ def _record_smtp(conn: sqlite3.Connection, outcome: Outcome, now: float) -> None
 
 
 def envelope_for(cfg: Config, job: sqlite3.Row) -> Envelope:
+    reply = job["method"] == "REPLY"  # a local user's answer (outbound.replies): from them, no token
     return Envelope(
         job_id=job["id"], message_id=job["message_id"], method=job["method"], reason=job["reason"],
         attendee=job["attendee"], organizer_name=job["organizer_name"] or "",
         organizer_address=job["organizer"].split(":", 1)[-1] if ":" in job["organizer"] else job["organizer"],
-        token_address=cfg.invitations.token_address(job["token"]), from_address=cfg.invitations.address,
+        token_address="" if reply else cfg.invitations.token_address(job["token"]),
+        from_address=job["attendee"][len("mailto:"):] if reply else cfg.invitations.address,
         site_name=cfg.gateway.site_name, instance_id=cfg.gateway.instance_id)
 
 
@@ -106,6 +109,8 @@ def record_login(conn: sqlite3.Connection, outcome: Outcome, now: float) -> None
 def _fail(conn, job, now: float, why: str, status: str) -> None:
     conn.execute("UPDATE jobs SET state = 'failed', last_error = ?, last_attempt = ? WHERE id = ?",
                  (why, now, job["id"]))
+    if job["method"] == "REPLY":
+        return  # SCHEDULE-STATUS is the organizer's; the failed REPLY shows in the status report
     conn.execute(
         "INSERT OR IGNORE INTO schedule_status (job_id, point, uid, organizer, attendee, status, next_attempt)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -136,9 +141,14 @@ def _submit(cfg: Config, submitter: Submitter, job: sqlite3.Row, message: Messag
     """Send one job's message; whatever goes wrong is this job's outcome, never an exception.
 
     The envelope sender is the job's token address: a bounce that is not a DSN still reaches
-    the gateway with the token (the From header stays the invitation address)."""
-    sender = cfg.invitations.token_address(job["token"])
-    recipient = smtp_address(job["attendee"][len("mailto:"):])
+    the gateway with the token (the From header stays the invitation address). A REPLY goes from
+    the local user who answered to the organizer, and its bounce to that user."""
+    if job["method"] == "REPLY":
+        sender = smtp_address(job["attendee"][len("mailto:"):])
+        recipient = smtp_address(address_of(job["organizer"]))
+    else:
+        sender = cfg.invitations.token_address(job["token"])
+        recipient = smtp_address(job["attendee"][len("mailto:"):])
     try:
         return submitter.send(message, sender, recipient)
     # A bug must cost one job, not the queue.

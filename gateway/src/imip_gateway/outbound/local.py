@@ -33,7 +33,6 @@ gateway's identity (so the hook's notification of that write plans nothing):
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import json
 import logging
@@ -41,13 +40,11 @@ import sqlite3
 import threading
 import time
 import uuid
-from dataclasses import dataclass
-
-import icalendar
 
 from imip_gateway import db
+from imip_gateway.attendee_copies import NoCalendarHome, attendee_copy, find_copy, home, new_href, partstat_of
 from imip_gateway.caldav_client import CalDAVClient, CalDAVError, PreconditionFailed
-from imip_gateway.ical import address_of, attendees_of, events, parse_calendar, recurrence_key
+from imip_gateway.ical import address_of, attendees_of, events, recurrence_key
 from imip_gateway.inbound import eventedit
 from imip_gateway.inbound.ical import ICalError, parse as parse_raw
 from imip_gateway.outbound.delivery import backoff
@@ -60,14 +57,9 @@ log = logging.getLogger("imip_gateway.outbound")
 # the rows, waits on it between polls.
 QUEUED = threading.Event()
 
-DEFAULT_CALENDAR = "calendar"
 PUT_ATTEMPTS = 5
 # CalDAV answers that will not change by retrying (besides 412, handled by re-reading).
 PERMANENT = (400, 403, 404, 405, 409, 415, 422)
-
-
-class NoCalendarHome(Exception):
-    """The attendee has no principal collection on the CalDAV server."""
 
 
 # ---------------------------------------------------------------- planning side
@@ -98,15 +90,16 @@ def queue(conn: sqlite3.Connection, change_id: str, plan: Plan, sources, *, now:
 
 
 def answer_in_copy(old, new, *, owner: str, policy: Policy) -> tuple[str, str, dict[str, str]] | None:
-    """(organizer, attendee, {recurrence key: PARTSTAT}) when this change is a local attendee
-    answering in their own copy of a local organizer's event (or deleting it), else None.
-    old, new: the copy before and after (icalendar.Calendar or None)."""
+    """(organizer, attendee, {recurrence key: PARTSTAT}) when this change is a local user
+    answering in their own copy of someone else's event (or deleting it), else None. The
+    organizer may be local (the answer goes to their event, queue_answer) or outside (mailed,
+    outbound.replies). old, new: the copy before and after (icalendar.Calendar or None)."""
     source = new if new is not None else old
     if source is None or not owner:
         return None
     comps = {recurrence_key(c): c for c in events(source)}
     organizer = organizer_of(comps)
-    if organizer is None or not str(organizer).lower().startswith("mailto:") or not policy.is_local(address_of(organizer)):
+    if organizer is None or not str(organizer).lower().startswith("mailto:"):
         return None
     if policy.owner_is_organizer(organizer, owner):
         return None
@@ -123,8 +116,8 @@ def answer_in_copy(old, new, *, owner: str, policy: Policy) -> tuple[str, str, d
         if new is None:
             answers[key] = "DECLINED"
             continue
-        now_ = _partstat_of(component, who)
-        was = _partstat_of(before.get(key) or (before.get("") if key else None), who)
+        now_ = partstat_of(component, who)
+        was = partstat_of(before.get(key) or (before.get("") if key else None), who)
         if now_ and now_ != "NEEDS-ACTION" and now_ != was:
             answers[key] = now_
     return ("mailto:" + address_of(organizer), who, answers) if answers else None
@@ -184,109 +177,7 @@ def drop_pending(conn: sqlite3.Connection, change_id: str, why: str) -> int:
                         " AND state = 'pending'", (why, change_id)).rowcount
 
 
-# ---------------------------------------------------------------- the attendee's copy
-def _components(calendar: icalendar.Calendar) -> dict[str, icalendar.cal.Component]:
-    return {recurrence_key(c): c for c in events(calendar)}
-
-
-def _partstat_of(component: icalendar.cal.Component | None, attendee: str) -> str | None:
-    if component is None:
-        return None
-    for prop in attendees_of(component):
-        if "mailto:" + address_of(prop) == attendee:
-            return str(prop.params.get("PARTSTAT", "NEEDS-ACTION")).upper()
-    return None
-
-
-def _set_partstat(component: icalendar.cal.Component, attendee: str, partstat: str) -> None:
-    for prop in attendees_of(component):
-        if "mailto:" + address_of(prop) == attendee:
-            prop.params["PARTSTAT"] = partstat
-            if partstat != "NEEDS-ACTION" and "RSVP" in prop.params:
-                del prop.params["RSVP"]
-
-
-def _without_method(itip: icalendar.Calendar) -> icalendar.Calendar:
-    out = icalendar.Calendar()
-    for name, value in itip.property_items(recursive=False, sorted=False):
-        if name.upper() not in ("BEGIN", "END", "METHOD"):
-            out.add(name, value, encode=False)
-    for component in itip.subcomponents:
-        out.add_component(copy.deepcopy(component))
-    return out
-
-
-def attendee_copy(itip_text: str, existing_text: str | None, *, method: str, attendee: str,
-                  reask: set[str]) -> str:
-    """The attendee's copy after one REQUEST or CANCEL (pure: calendars in, text out)."""
-    itip = parse_calendar(itip_text)
-    existing = parse_calendar(existing_text) if existing_text else None
-    if method == "CANCEL":
-        if existing is None:
-            raise ValueError("no copy to cancel")
-        return _cancelled(existing, itip)
-    result = _without_method(itip)
-    mine = _components(existing) if existing is not None else {}
-    for component in events(result):
-        key = recurrence_key(component)
-        held = mine.get(key) or (mine.get("") if key else None)
-        partstat = _partstat_of(held, attendee)
-        if partstat and key not in reask:
-            _set_partstat(component, attendee, partstat)
-        for alarm in (mine[key].subcomponents if key in mine else []):
-            if alarm.name == "VALARM":
-                component.add_component(copy.deepcopy(alarm))
-    return result.to_ical().decode("utf-8")
-
-
-def _cancelled(existing: icalendar.Calendar, itip: icalendar.Calendar) -> str:
-    mine = _components(existing)
-    cancels = _components(itip)
-    whole = "" in cancels
-    for key, component in mine.items():
-        if whole or key in cancels:
-            component.pop("STATUS", None)
-            component.add("STATUS", "CANCELLED")
-    for key, component in cancels.items():
-        if key and key not in mine and not whole:
-            existing.add_component(copy.deepcopy(component))  # an instance of the series, cancelled
-    return existing.to_ical().decode("utf-8")
-
-
 # ---------------------------------------------------------------- delivery
-@dataclass
-class _Home:
-    principal: str
-    calendars: list[str]
-
-
-def _home(caldav: CalDAVClient, attendee: str) -> _Home:
-    """The attendee's principal: their address (logins as mail addresses), else its local part."""
-    address = address_of(attendee)
-    for principal in user_names(address):
-        try:
-            return _Home(principal, caldav.list_calendars(principal))
-        except CalDAVError as exc:
-            if exc.status != 404:
-                raise
-    raise NoCalendarHome(f"{address} has no calendar home on the CalDAV server (Radicale makes it at the "
-                         "user's first login)")
-
-
-def _find_copy(caldav: CalDAVClient, home: _Home, uid: str):
-    return caldav.find_by_uid(uid, home.calendars) if home.calendars else None
-
-
-def _new_href(caldav: CalDAVClient, home: _Home, uid: str) -> str:
-    if home.calendars:
-        collection = home.calendars[0]
-    else:
-        collection = caldav.path(home.principal, DEFAULT_CALENDAR)
-        caldav.make_calendar(collection)
-        log.info("made calendar %s for %s", collection, home.principal)
-    return collection.rstrip("/") + "/" + uuid.uuid5(uuid.NAMESPACE_URL, uid).hex + ".ics"
-
-
 def _answered(organizer_text: str, copy_text: str, attendee: str, answers: dict[str, str]) -> str | None:
     """The organizer's event with the attendee's answers set, or None when nothing changes."""
     calendar = parse_raw(organizer_text)
@@ -310,8 +201,8 @@ def _answered(organizer_text: str, copy_text: str, attendee: str, answers: dict[
 
 
 def _apply_answer(caldav: CalDAVClient, row: sqlite3.Row) -> tuple[str, str | None]:
-    home = _home(caldav, row["organizer"])
-    found = _find_copy(caldav, home, row["uid"])
+    where = home(caldav, row["organizer"])
+    found = find_copy(caldav, where, row["uid"])
     if found is None:
         return "the organizer's event is gone", None
     answers = json.loads(row["answers"])
@@ -327,15 +218,15 @@ def apply(caldav: CalDAVClient, row: sqlite3.Row, now: float) -> tuple[str, str 
     if row["method"] == "REPLY":
         return _apply_answer(caldav, row)
     when = dt.datetime.fromtimestamp(now, dt.timezone.utc)
-    home = _home(caldav, row["attendee"])
+    where = home(caldav, row["attendee"])
     reask = set(json.loads(row["reask"] or "[]"))
     for attempt in range(1, PUT_ATTEMPTS + 1):
-        found = _find_copy(caldav, home, row["uid"])
+        found = find_copy(caldav, where, row["uid"])
         if found is None and row["method"] == "CANCEL":
             return "no copy to cancel", None
         text = stamp(attendee_copy(row["calendar"], found.text if found else None, method=row["method"],
                                    attendee=row["attendee"], reask=reask), when)
-        href = found.href if found else _new_href(caldav, home, row["uid"])
+        href = found.href if found else new_href(caldav, where, row["uid"])
         try:
             caldav.put(href, text, etag=found.etag if found else None, create=found is None)
         except PreconditionFailed:

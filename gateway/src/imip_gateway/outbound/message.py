@@ -79,8 +79,8 @@ class Envelope:
     attendee: str            # mailto:...
     organizer_name: str
     organizer_address: str
-    token_address: str
-    from_address: str        # the invitation address
+    token_address: str       # "" for a REPLY
+    from_address: str        # the invitation address; for a REPLY the local user's
     site_name: str
     instance_id: str
 
@@ -113,8 +113,15 @@ def _when(event: icalendar.cal.Component | None) -> str:
     return start.strftime("%Y-%m-%d") + " (all day)"
 
 
-def subject_for(method: str, reason: str, summary: str) -> str:
-    if method == "CANCEL":
+# A REPLY's subject begins with the answer, as calendar clients write it.
+ANSWER_WORDS = {"ACCEPTED": "Accepted", "DECLINED": "Declined", "TENTATIVE": "Tentative",
+                "DELEGATED": "Delegated"}
+
+
+def subject_for(method: str, reason: str, summary: str, answer: str = "") -> str:
+    if method == "REPLY":
+        prefix = ANSWER_WORDS.get(answer.upper(), "Answer")
+    elif method == "CANCEL":
         prefix = "Cancelled"
     elif reason == "new attendee":
         prefix = "Invitation"
@@ -131,6 +138,8 @@ def _fields(envelope: Envelope, display: dict[str, str]) -> dict[str, str]:
         "attendee": envelope.attendee[len("mailto:"):],
         "site": envelope.site_name,
         "method": envelope.method,
+        "answer": ANSWER_WORDS.get(display.get("answer", "").upper(), "answered").lower(),
+        "attendee_name": display.get("attendee_name") or envelope.attendee[len("mailto:"):],
     }
 
 
@@ -142,10 +151,14 @@ DEFAULT_TEXT = {
                "Where: $location\n\n$description\n\n-- \nSent for $organizer by the calendar of $site.\n"),
     "cancel": ("$organizer cancelled: $summary\n\nWhen:  $when\nWhere: $location\n\n"
                "-- \nSent for $organizer by the calendar of $site.\n"),
+    "reply": ("$attendee_name $answer: $summary\n\nWhen:  $when\nWhere: $location\n\n"
+              "-- \nSent for $attendee_name by the calendar of $site.\n"),
 }
 
 
 def _template_name(method: str, reason: str) -> str:
+    if method == "REPLY":
+        return "reply"
     if method == "CANCEL":
         return "cancel"
     return "request" if reason == "new attendee" else "update"
@@ -189,14 +202,21 @@ def build_message(envelope: Envelope, calendar_text: str, *, now: dt.datetime,
     # The email.mime classes (compat32): the same structure as EmailMessage builds, at a third
     # of the cost per message when a queue of thousands drains.
     msg = MIMEMultipart("mixed")
-    sender_name = f"{envelope.organizer_name or envelope.organizer_address} (via {envelope.site_name})"
-    msg["From"] = from_header(sender_name, envelope.from_address)
-    msg["To"] = to_header(envelope.attendee[len("mailto:"):])
-    msg["Reply-To"] = envelope.token_address
-    msg["Subject"] = Header(subject_for(method, envelope.reason, fields["summary"]), "utf-8")
+    if method == "REPLY":
+        # The local user's own answer: from their address, to the organizer, no token.
+        msg["From"] = from_header(fields["attendee_name"], envelope.from_address)
+        msg["To"] = to_header(envelope.organizer_address)
+    else:
+        sender_name = f"{envelope.organizer_name or envelope.organizer_address} (via {envelope.site_name})"
+        msg["From"] = from_header(sender_name, envelope.from_address)
+        msg["To"] = to_header(envelope.attendee[len("mailto:"):])
+        msg["Reply-To"] = envelope.token_address
+    msg["Subject"] = Header(subject_for(method, envelope.reason, fields["summary"], display.get("answer", "")),
+                            "utf-8")
     msg["Date"] = format_datetime(now.astimezone(dt.timezone.utc))
     msg["Message-ID"] = envelope.message_id
-    msg["Auto-Submitted"] = "auto-generated"
+    if method != "REPLY":
+        msg["Auto-Submitted"] = "auto-generated"  # a REPLY is the user's own answer, not generated
     msg[LOOP_HEADER] = clean_header_text(envelope.instance_id)
 
     alternative = MIMEMultipart("alternative")

@@ -20,16 +20,11 @@ from typing import Callable
 
 import icalendar
 
+from imip_gateway.attendee_copies import user_names
 from imip_gateway.ical import address_of
 
 EXTERNAL, LOCAL = "external", "local"
-
-
-def user_names(address: str) -> tuple[str, ...]:
-    """The Radicale user names an address may log in as: the address (Dovecot-style logins),
-    then its local part (plain user names); both are seen in practice."""
-    address = address_of(address)
-    return tuple(dict.fromkeys((address, address.split("@", 1)[0])))
+__all__ = ["EXTERNAL", "LOCAL", "Policy", "user_names"]
 
 
 @dataclass(frozen=True)
