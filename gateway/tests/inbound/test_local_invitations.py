@@ -13,9 +13,11 @@ import icalendar
 import pytest
 
 import conftest as shared
+from imip_gateway.inbound import status
 from imip_gateway.inbound.invitations import Invitations, Settings, handoff_recipient
 
 from .conftest import make_settings
+from .test_service_status import _config
 
 ORGANIZER = "olivia@external.test"
 PASS = "cal.example.test; dkim=pass header.d=external.test header.i=@external.test; spf=pass smtp.mailfrom=external.test"
@@ -166,6 +168,19 @@ def test_an_update_of_one_instance_keeps_the_series(site, inbound_radicale):
     assert [str(c.get("STATUS", "")) for c in calendar.walk("VEVENT")] == ["", "CANCELLED"]
 
 
+def test_one_mail_to_two_colleagues_is_applied_for_each(site, inbound_radicale):
+    """The mail system hands the same message over once per local recipient."""
+    inbound_radicale.server.request("PROPFIND", "/bob/", "bob", shared.USER_PASSWORD, headers={"Depth": "0"})
+    uid = f"{uuid.uuid4()}@external.test"
+    ics = itip(uid, attendees=("alice@example.test", "bob@example.test"))
+    message_id = uuid.uuid4().hex
+    for who in ("alice", "bob"):
+        decision = site.process(handed_over(ics, recipient=f"{who}@example.test", message_id=message_id))
+        assert decision.outcome == "invitation applied" and not decision.duplicate, (who, decision.reason)
+        assert partstat(copy_of(inbound_radicale, who, uid)[1], f"{who}@example.test") == "NEEDS-ACTION"
+    assert site.process(handed_over(ics, recipient="bob@example.test", message_id=message_id)).duplicate
+
+
 def test_a_user_without_a_calendar_gets_one(site, inbound_radicale):
     status, _headers, _body = inbound_radicale.server.request("PROPFIND", "/bob/", "bob", shared.USER_PASSWORD,
                                                              headers={"Depth": "0"})
@@ -232,3 +247,15 @@ def test_only_the_hand_off_can_name_a_recipient(site, inbound_radicale):
     decision = site.process(handed_over(itip(uid), first_line=False))
     assert decision.folder == "Rejected" and decision.outcome == "rejected"
     assert copy_of(inbound_radicale, "alice", uid) == (None, None)
+
+
+def test_the_status_report_counts_them_and_names_the_last_refused(site, inbound_radicale, tmp_path):
+    site.process(handed_over(itip(f"{uuid.uuid4()}@external.test")))
+    site.process(handed_over(itip(f"{uuid.uuid4()}@external.test"), auth=None))
+    site.state.set_status(imap_last_login_ok=True, imap_last_login_time=site.clock[0], imap_last_pass=site.clock[0])
+    report = status.collect(site.conn, _config(tmp_path, inbound_radicale.url))
+    assert report["invitations_last_24h"] == {"applied": 1, "rejected": 1}
+    line = next(c for c in status.checks(report) if c["id"] == "inbound.invitations")
+    assert line["status"] == "ok"
+    assert line["text"].startswith("invitations from outside in 24 h: applied 1, rejected 1; last refused (")
+    assert "for alice@example.test: sender authentication" in line["text"]

@@ -15,8 +15,10 @@ Commands print one JSON object: `roundtrip` (an event with an external attendee,
 attendee's mailbox, the attendee's ACCEPTED reply on the organizer's event; the seconds each half
 took), `invite` (an event only; with --expect-refused it waits until the gateway reports its SMTP
 login refused and checks that nothing reached the attendee), `reply` (for an event already
-invited: wait for the REQUEST, reply, wait for PARTSTAT), `imap-login` (a login as a mail client
-makes it, over TLS to port 993 of the site's public name).
+invited: wait for the REQUEST, reply, wait for PARTSTAT), `invited` (an outside organizer's
+invitations mailed from ext to a local user, each until the event is in the user's calendar; the
+seconds from the user's Maildir to the calendar), `imap-login` (a login as a mail client makes it,
+over TLS to port 993 of the site's public name).
 """
 
 import argparse
@@ -257,6 +259,54 @@ def answer(calendar, ext, uid, request, attendee, status="ACCEPTED", timeout=120
              timeout=timeout, interval=0.2)
 
 
+def request_message(uid, organizer, attendee, hour=11, sequence=0):
+    """An outside organizer's invitation as their calendar program mails it (iMIP, RFC 6047)."""
+    calendar = icalendar.Calendar.from_ical(event_ics(uid, organizer, [attendee], tomorrow(hour), summary="Review",
+                                                      sequence=sequence))
+    calendar.add("method", "REQUEST")
+    msg = email.message.EmailMessage()
+    msg["From"] = organizer
+    msg["To"] = attendee
+    msg["Subject"] = "Invitation: Review"
+    msg["Date"] = email.utils.formatdate(localtime=False)
+    msg["Message-ID"] = email.utils.make_msgid(domain=organizer.split("@")[1])
+    msg.set_content("You are invited to Review.\n")
+    msg.add_alternative(calendar.to_ical().decode(), subtype="calendar", params={"method": "REQUEST"})
+    return msg
+
+
+def copy_in_calendars_of(calendar, uid):
+    """The event `uid` (a caldav Event) from any calendar of the user who owns `calendar`, as
+    their client finds it."""
+    for candidate in calendar.client.principal().calendars():
+        try:
+            return candidate.event_by_uid(uid)
+        except caldav.error.NotFoundError:
+            continue
+    return None
+
+
+def invited(calendar, lab, mail_host, organizer, attendee, count=1):
+    """`count` invitations from an outside organizer (ext's Postfix sends each), one at a time:
+    the seconds from the message landing in the attendee's Maildir (the file's time) to the event
+    readable in their calendar over CalDAV, and from the hand-over to ext's MTA to that."""
+    ext, host = lab.host("ext"), lab.host(mail_host)
+    results = []
+    for _ in range(count):
+        uid = new_uid()
+        message = request_message(uid, organizer, attendee)
+        handed = time.time()
+        send_from_ext(ext, message, organizer)
+        wait_for(f"{uid} in {attendee}'s calendar", lambda: copy_in_calendars_of(calendar, uid), timeout=120,
+                 interval=0.02)
+        seen = time.time()
+        path = host.check_output(f"grep -rlF {message['Message-ID']!r} {maildir(attendee)}/new {maildir(attendee)}/cur")
+        landed = float(host.check_output(f"stat -c %.6Y {path.split()[0]}"))
+        results.append({"uid": uid, "mailbox_to_calendar_seconds": round(seen - landed, 3),
+                        "sent_to_calendar_seconds": round(seen - handed, 3)})
+    return results
+
+
 def roundtrip(calendar, ext, organizer, attendee):
     """PUT -> REQUEST in the attendee's mailbox -> reply -> PARTSTAT=ACCEPTED; the seconds of each half."""
     started = time.monotonic()
@@ -334,6 +384,10 @@ def main(argv=None):
             cmd.add_argument("--expect-refused", action="store_true")
         if name == "reply":
             cmd.add_argument("--uid", required=True)
+    outside = sub.add_parser("invited")
+    outside.add_argument("--organizer", default="attendee@external.test")
+    outside.add_argument("--attendee", default="alice@example.test")
+    outside.add_argument("--count", type=int, default=1)
     login = sub.add_parser("imap-login")
     login.add_argument("--user", required=True)
     login.add_argument("--host", default="cal.example.test")
@@ -344,6 +398,13 @@ def main(argv=None):
     with resolve_through(lab.address(args.nameserver)):
         if args.command == "imap-login":
             result = {"user": args.user, "accepted": imap_login(args.host, args.user, credentials[args.user], args.ca_file)}
+        elif args.command == "invited":
+            calendar = work_calendar(args.url, args.attendee, credentials[args.attendee], args.ca_file)
+            runs = invited(calendar, lab, args.mail_host, args.organizer, args.attendee, args.count)
+            figures = sorted(r["mailbox_to_calendar_seconds"] for r in runs)
+            result = {"runs": runs, "mailbox_to_calendar_median": figures[len(figures) // 2],
+                      "mailbox_to_calendar_p95": figures[min(len(figures) - 1, round(0.95 * (len(figures) - 1)))],
+                      "mailbox_to_calendar_max": figures[-1]}
         else:
             calendar = work_calendar(args.url, args.organizer, credentials[args.organizer], args.ca_file)
             ext = lab.host("ext")

@@ -7,10 +7,10 @@ file order (each builds on the site as the previous left it)."""
 import re
 from urllib.parse import unquote
 
-import caldav
 import pytest
 from calendar_helpers import INVITES, PASSWORDS, URL
-from imip_lab_client import calendar_part, event_ics, gateway_status, itip_for, new_uid, partstat, tomorrow, wait_for
+from imip_lab_client import (calendar_part, copy_in_calendars_of, event_ics, gateway_status, itip_for, new_uid, partstat,
+                             tomorrow, wait_for)
 
 ATTENDEE = "attendee@external.test"
 OTHER = "other@external.test"
@@ -134,17 +134,6 @@ def test_deleting_the_event_sends_a_cancel(calendar_of, ext):
     cancel = wait_for("the CANCEL", lambda: [p for p in itip_for(ext, ATTENDEE, uid) if str(p[1]["METHOD"]) == "CANCEL"])
     part = calendar_part(cancel[0][0])[0]
     assert part.get_param("method") == "CANCEL"
-
-
-def copy_in_calendars_of(calendar, uid):
-    """The event `uid` (a caldav Event) from any calendar of the user who owns `calendar`, as
-    their client finds it."""
-    for candidate in calendar.client.principal().calendars():
-        try:
-            return candidate.event_by_uid(uid)
-        except caldav.error.NotFoundError:
-            continue
-    return None
 
 
 def test_an_event_with_only_local_attendees_sends_no_mail_and_is_in_their_calendar(calendar_of, ext, aio):

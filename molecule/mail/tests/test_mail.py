@@ -330,6 +330,63 @@ def test_mail_arriving_on_25_is_never_signed_and_forged_verdicts_are_removed(lab
     assert not any("dkim=" in h for h in ours), ours
 
 
+# ---------------------------------------------------------------- the hand-off to the gateway
+
+INVITATIONS = "/var/vmail/example.test/calendar-invites/Maildir"
+
+
+def handed_over(lab, server, subject, wait=15):
+    """The copies of the message with `subject` in the invitation account's INBOX."""
+    deadline = time.time() + wait
+    while True:
+        out = lab(server).run(f"grep -lF 'Subject: {subject}' {INVITATIONS}/new/* {INVITATIONS}/cur/*")
+        files = out.stdout.split()
+        if files or time.time() > deadline:
+            return [lab(server).file(path).content_string for path in files]
+        time.sleep(0.5)
+
+
+@pytest.mark.parametrize("name", SERVERS)
+def test_calendar_mail_to_a_local_user_is_handed_to_the_gateway(lab, inbound, whitelisted, name):
+    """The global Sieve script copies a calendar mail for bob into the invitation account's INBOX,
+    named on its first line; bob's own message is as it came, and a header that claims to be the
+    hand-off is removed on arrival. Mail without a calendar part is not handed over."""
+    client, server = inbound(name)
+    source = f"--local-interface {whitelisted} " if name == "cal" else ""
+    lab(client).run("printf 'BEGIN:VCALENDAR\\r\\nVERSION:2.0\\r\\nMETHOD:REQUEST\\r\\nEND:VCALENDAR\\r\\n' > /tmp/invite.ics")
+    subject, plain = f"invitation-{token()}", f"plain-{token()}"
+    for what, extra in ((subject, "--attach-type 'text/calendar; method=REQUEST' --attach @/tmp/invite.ics "),
+                        (plain, "")):
+        out = lab(client).run(
+            f"swaks --server {server} --port 25 {source}--helo {client}.external.test --from olivia@external.test "
+            f"--to bob@example.test --add-header 'X-IMIP-Handoff: mallory@example.test' {extra}"
+            f"--h-Subject '{what}' --timeout 30").stdout
+        assert "250 2.0.0 Ok: queued" in out, out
+    assert delivered(lab, name, "bob@example.test", subject) and delivered(lab, name, "bob@example.test", plain)
+    mine = message_text(lab, name, "bob@example.test", subject)[1]
+    assert "X-IMIP-Handoff" not in mine and "text/calendar" in mine
+    (copy,) = handed_over(lab, name, subject)
+    assert copy.splitlines()[0] == "X-IMIP-Handoff: bob@example.test", copy[:300]
+    assert copy.count("X-IMIP-Handoff") == 1 and "mallory" not in copy
+    assert f"Subject: {subject}" in copy and "text/calendar" in copy
+    assert handed_over(lab, name, plain, wait=2) == []
+    handoff = lab(name).file("/usr/local/lib/imip-server/sieve-pipe/imip-handoff")
+    assert (handoff.user, handoff.mode) == ("root", 0o755)
+
+
+@pytest.mark.parametrize("name", SERVERS)
+def test_the_gateway_may_send_as_a_local_user_and_no_one_else(lab, address, name):
+    """A local user's answer to an outside organizer leaves from the user's address, submitted by
+    the gateway's login; the gateway may not use an alias or an outside address."""
+    out = submit(lab, address, name, user="calendar-invites@example.test", sender="bob@example.test",
+                 to="olivia@external.test")
+    assert out["auth_code"] == 235 and out["stage"] == "done", out
+    for sender in ("postmaster@example.test", "olivia@external.test"):
+        out = submit(lab, address, name, user="calendar-invites@example.test", sender=sender,
+                     to="attendee@external.test")
+        assert (out["stage"], out["code"]) == ("rcpt", 553), (sender, out)
+
+
 def test_the_dkim_key_is_the_signers_alone(lab):
     for name in SERVERS:
         key = lab(name).file("/etc/dkimpy-milter/keys/imip1.key")

@@ -256,7 +256,7 @@ class Processor:
         except Exception as exc:  # noqa: BLE001 - the parser is lenient; this is a last fence
             msg, message_id = None, ""
             log.debug("unparseable message: %s", exc)
-        key, body_hash = message_key(message_id, _body_of(raw))
+        key, body_hash = message_key(message_id, _body_of(raw), handoff_recipient(raw))
         try:
             record = self.state.get(key)
             if record is not None and record.state != "processing" and record.folder:

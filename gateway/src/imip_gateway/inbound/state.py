@@ -20,11 +20,13 @@ __all__ = [
 ]
 
 
-def message_key(message_id: str, body: bytes) -> tuple[str, str]:
+def message_key(message_id: str, body: bytes, recipient: str | None = None) -> tuple[str, str]:
     """(key, body hash): the same Message-ID with the same body is the same message, whatever
-    the Received headers of its delivery say."""
+    the Received headers of its delivery say. A message handed over for a local user is one per
+    recipient: an invitation to alice and bob comes as two copies, each to be applied."""
     body_hash = hashlib.sha256(body).hexdigest()
-    key = hashlib.sha256(f"{message_id.strip()}\0{body_hash}".encode("utf-8", "replace")).hexdigest()
+    scope = f"\0{recipient}" if recipient else ""
+    key = hashlib.sha256(f"{message_id.strip()}\0{body_hash}{scope}".encode("utf-8", "replace")).hexdigest()
     return key, body_hash
 
 

@@ -1,6 +1,6 @@
 """The inbound part of `imip-gateway status`: last IMAP login and error, the last pass over INBOX
 against the polling interval, messages per folder, the oldest message still waiting in INBOX,
-decisions in the last 24 hours; checks() judges them as the outbound half's ✓ / ✖ / ? lines.
+decisions in the last 24 hours, outside organizers' invitations handed over for local users; checks() judges them as the outbound half's ✓ / ✖ / ? lines.
 Read-only."""
 
 from __future__ import annotations
@@ -46,6 +46,11 @@ def collect(conn, cfg: Config) -> dict:
         "SELECT folder, count(*) FROM inbound_messages WHERE updated >= ? AND folder IS NOT NULL GROUP BY folder",
         (now - 86400,))}
     waiting = conn.execute("SELECT count(*) FROM inbound_messages WHERE state != 'filed'").fetchone()[0]
+    invitations = {row[0][len("invitation "):]: row[1] for row in conn.execute(
+        "SELECT outcome, count(*) FROM inbound_messages WHERE updated >= ? AND outcome LIKE 'invitation %'"
+        " GROUP BY outcome", (now - 86400,))}
+    refused = conn.execute("SELECT attendee, reason, updated FROM inbound_messages WHERE outcome = 'invitation rejected'"
+                           " ORDER BY updated DESC LIMIT 1").fetchone()
     return {
         "enabled": True,
         "imap": f"{cfg.imap.user}@{cfg.imap.host}:{cfg.imap.port}",
@@ -60,6 +65,9 @@ def collect(conn, cfg: Config) -> dict:
         "oldest_unprocessed": values.get("imap_oldest_unprocessed"),
         "not_filed": waiting,
         "decisions_last_24h": decisions,
+        "invitations_last_24h": invitations,
+        "last_refused_invitation": ({"attendee": refused[0], "reason": refused[1], "time": _when(refused[2])}
+                                    if refused else None),
     }
 
 
@@ -110,13 +118,25 @@ def _inbox_check(report: dict) -> dict:
     return _check("inbound.waiting", "ok", f"no reply waiting in INBOX, {report.get('not_filed', 0)} being filed{tail}")
 
 
+def _invitations_check(report: dict) -> dict:
+    """Outside organizers' invitations that the mail system handed over (inbound.invitations). A
+    refused one is the sender's matter, not the site's: named, never a failure."""
+    counts = report.get("invitations_last_24h") or {}
+    refused = report.get("last_refused_invitation")
+    last = (f"; last refused ({refused['time']}) for {refused['attendee']}: {refused['reason']}" if refused else "")
+    if not counts:
+        return _check("inbound.invitations", "ok", f"no invitation from outside handed over in 24 h{last}")
+    done = ", ".join(f"{name} {count}" for name, count in sorted(counts.items()))
+    return _check("inbound.invitations", "ok", f"invitations from outside in 24 h: {done}{last}")
+
+
 def checks(report: dict) -> list[dict]:
     """The inbound half's lines of `imip-gateway status`: {id, status (ok | fail | unknown), text, fix}."""
     if not report.get("enabled"):
         return [_check("inbound.enabled", "unknown", report.get("note") or "replies are not read")]
     if "last_login_ok" not in report:
         return [_check("inbound.enabled", "unknown", report.get("note") or "the inbound half has not run yet")]
-    return [_login_check(report), _pass_check(report), _inbox_check(report)]
+    return [_login_check(report), _pass_check(report), _inbox_check(report), _invitations_check(report)]
 
 
 def problems(report: dict) -> list[str]:
