@@ -15,6 +15,8 @@ import pytest
 from conftest import CALDAV_PASSWORD, INVITE_USER, SECRETS, USER_PASSWORD, event_ics, running_service, wait_for
 
 from imip_gateway import attendee_copies, db, status
+from imip_gateway.inbound.service import InboundService
+from imip_gateway.outbound import refresh
 from imip_gateway.outbound import changes, local
 
 pytestmark = pytest.mark.slow
@@ -275,3 +277,52 @@ def test_an_opted_out_users_answer_is_left_to_their_client(site):
         conn.close()
     assert "opted out" in note
     assert smtp.received() == []
+
+
+REFRESH = """X-Original-To: {token_address}\r
+Authentication-Results: test-gw; dkim=pass header.d=external.test header.i=@external.test\r
+From: ext@external.test\r
+To: {token_address}\r
+Subject: Refresh: Planning\r
+Message-ID: <refresh-1@external.test>\r
+MIME-Version: 1.0\r
+Content-Type: text/calendar; charset=UTF-8; method=REFRESH\r
+\r
+BEGIN:VCALENDAR\r
+VERSION:2.0\r
+PRODID:-//external.test//a client//EN\r
+METHOD:REFRESH\r
+BEGIN:VEVENT\r
+UID:refresh-1\r
+DTSTAMP:20300101T000000Z\r
+ORGANIZER:mailto:{token_address}\r
+ATTENDEE:mailto:ext@external.test\r
+END:VEVENT\r
+END:VCALENDAR\r
+"""
+
+
+def test_an_attendees_refresh_gets_the_event_as_it_stands(site):
+    """RFC 5546 REFRESH: the attendee who lost the event gets it again, with the SEQUENCE already
+    mailed; nobody else is mailed and the organizer's event is not written."""
+    cfg, radicale, smtp, organizer = site
+    radicale.put(organizer + "refresh.ics", event_ics(uid="refresh-1", attendees=("ext@external.test", "x@external.test"),
+                                                      sequence=3))
+    wait_for(lambda: len(smtp.received()) == 2, what="the two REQUESTs")
+    first, _part = parsed(next(r for r in smtp.received() if r.rcpt_tos == ["ext@external.test"]))
+    stored = radicale.get(organizer + "refresh.ics")
+    conn = db.connect(cfg.gateway.db_path)
+    try:
+        inbound = InboundService(cfg, conn, imap_password="unused", caldav=None, send=lambda _m: None,
+                                 refresh=lambda c, *args: refresh.queue_refresh(c, cfg, *args))
+        decision = inbound.processor.process(REFRESH.format(token_address=first["Reply-To"]).encode())
+    finally:
+        conn.close()
+    assert (decision.folder, decision.outcome) == ("Processed", "refreshed"), decision.reason
+    again = wait_for(lambda: smtp.received()[2:], what="the REQUEST again")
+    assert [r.rcpt_tos for r in again] == [["ext@external.test"]]
+    message, part = parsed(again[0])
+    event = icalendar.Calendar.from_ical(part).walk("VEVENT")[0]
+    assert (str(event["UID"]), event["SEQUENCE"]) == ("refresh-1", 3)
+    assert message["Reply-To"] == first["Reply-To"]
+    assert radicale.get(organizer + "refresh.ics") == stored

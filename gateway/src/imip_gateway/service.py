@@ -27,7 +27,7 @@ from imip_gateway.caldav_client import CalDAVClient
 from imip_gateway.config import Config
 from imip_gateway.credentials import read_secret
 from imip_gateway.inbound import service as inbound_service
-from imip_gateway.outbound import delivery, schema, spool
+from imip_gateway.outbound import delivery, refresh, schema, spool
 from imip_gateway.outbound.scheduler import CalDAVWork, Outbound
 from imip_gateway.submission import Submitter
 
@@ -153,7 +153,9 @@ def _run_locked(cfg: Config, stop: threading.Event) -> int:
     if cfg.imap.enabled:
         threads.append(_thread("inbound", lambda event: inbound_service.run(
             cfg, event, imap_password=imap_password, caldav=caldav_factory(), submitter=submitter,
-            mailed_sequence=schema.last_sent_sequence), stop))
+            mailed_sequence=schema.last_sent_sequence,
+            refresh=lambda conn, organizer, uid, attendee: refresh.queue_refresh(conn, cfg, organizer, uid, attendee)),
+            stop))
     else:
         log.info("inbound: [imap] host not set, not reading replies")
     try:

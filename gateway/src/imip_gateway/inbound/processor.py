@@ -233,9 +233,12 @@ class Processor:
         last_sent_sequence: Callable[[str, str, str, str], int | None] | None = None,
         clock: Callable[[], float] = time.time,
         invitations: Invitations | None = None,
+        refresh: Callable[[str, str, str], str] | None = None,
     ):
         """`invitations` writes the invitations the mail system hands over for local users
-        (inbound.invitations); without it such a message is filed in Rejected."""
+        (inbound.invitations); without it such a message is filed in Rejected. `refresh(organizer,
+        uid, attendee)` answers an attendee's REFRESH (returns what was done); without it a
+        REFRESH is forwarded to the organizer like any other request."""
         self.settings = settings
         self.invite = settings.invite
         self.state = state
@@ -245,6 +248,7 @@ class Processor:
         self.last_sent_sequence = last_sent_sequence
         self.clock = clock
         self.invitations = invitations
+        self.refresh = refresh
 
     # ================================================================== entry point
     def process(self, raw: bytes, *, arrival: dt.datetime | None = None,
@@ -393,6 +397,8 @@ class Processor:
             return Decision(FORWARDED, "forwarded", "COUNTER: proposal forwarded, no state change", **base,
                             forward_kind="counter", forward_to=organizer_addr,
                             forward_details=_proposal_text(itip))
+        if method == "REFRESH" and self.refresh is not None:
+            return self._refresh(itip, token, base, rejected)
         if method != "REPLY":
             return Decision(FORWARDED, "forwarded", f"METHOD:{method} is never applied", **base,
                             forward_kind="request", forward_to=organizer_addr)
@@ -473,6 +479,17 @@ class Processor:
                     continue
                 return address
         return None
+
+    # ------------------------------------------------------------------ REFRESH
+    def _refresh(self, itip: ItipMessage, token, base, rejected) -> Decision:
+        """RFC 5546 §3.2.6: the attendee asks for the event as it stands; it is mailed to them
+        again (the outbound half queues it), nothing is written."""
+        if itip.uids != {token.uid}:
+            return rejected(f"calendar UID {', '.join(sorted(itip.uids)) or '(none)'} is not the token's UID")
+        asking = {cal_address(a.value) for inst in itip.instances for a in inst.attendees}
+        if asking != {base["attendee"]}:
+            return rejected(f"REFRESH from {', '.join(sorted(asking)) or 'nobody'}, not the token's attendee")
+        return Decision(PROCESSED, "refreshed", self.refresh(token.organizer, token.uid, base["attendee"]), **base)
 
     # ------------------------------------------------------------------ REPLY
     def _reply(self, msg, itip: ItipMessage, token, base, organizer_addr, arrival, rejected) -> Decision:

@@ -66,14 +66,17 @@ def _sender(cfg: Config, submitter: Submitter):
 class InboundService:
     def __init__(self, cfg: Config, conn, *, imap_password: str, caldav: CalDAVClient,
                  submitter: Submitter | None = None, send=None, connect=None,
-                 mailed_sequence: Callable[..., int | None] | None = None):
+                 mailed_sequence: Callable[..., int | None] | None = None,
+                 refresh: Callable[..., str] | None = None):
         """The clients come from `imip-gateway run` (secrets read once there): the CalDAV client
         of this thread and the Submitter shared with the outbound half. `send` replaces the
         Submitter for forwards (tests); without either, nothing is forwarded.
 
         `mailed_sequence(conn, uid, recurrence_id, attendee)` says what was last mailed to an
         attendee (the outbound half's record; `imip-gateway run` hands it in, so this half
-        imports nothing of the other); without it a reply is judged against the stored event."""
+        imports nothing of the other); without it a reply is judged against the stored event.
+        `refresh(conn, organizer, uid, attendee)` answers an attendee's REFRESH (the outbound half
+        queues the event as it stands for them); without it a REFRESH is forwarded to the organizer."""
         self.cfg = cfg
         self.conn = conn
         self.state = InboundState(conn)
@@ -90,6 +93,7 @@ class InboundService:
         self.processor = Processor(
             settings, self.state, tokens.lookup, CalDAVEvents(caldav, conn),
             send=send, last_sent_sequence=self._last_sent_sequence, invitations=invitations,
+            refresh=(lambda organizer, uid, attendee: refresh(conn, organizer, uid, attendee)) if refresh else None,
         )
         self.worker = MailboxWorker(
             host=cfg.imap.host, port=cfg.imap.port, tls=cfg.imap.tls, user=cfg.imap.user,
@@ -132,11 +136,12 @@ class InboundService:
 
 
 def run(cfg: Config, stop: threading.Event, *, imap_password: str, caldav: CalDAVClient,
-        submitter: Submitter, mailed_sequence: Callable[..., int | None] | None = None) -> None:
+        submitter: Submitter, mailed_sequence: Callable[..., int | None] | None = None,
+        refresh: Callable[..., str] | None = None) -> None:
     """Entry point used by imip_gateway.service (own thread, own connection, shared clients)."""
     conn = db.connect(cfg.gateway.db_path)
     try:
         InboundService(cfg, conn, imap_password=imap_password, caldav=caldav, submitter=submitter,
-                       mailed_sequence=mailed_sequence).run_forever(stop)
+                       mailed_sequence=mailed_sequence, refresh=refresh).run_forever(stop)
     finally:
         conn.close()

@@ -19,7 +19,6 @@ import json
 import logging
 import sqlite3
 import time
-import uuid
 from dataclasses import dataclass
 
 from imip_gateway import db
@@ -27,10 +26,10 @@ from imip_gateway.config import Config
 from imip_gateway.ical import address_of, events, parse_calendar, recurrence_key
 from imip_gateway.outbound import local, replies, sequences
 from imip_gateway.outbound.itip import build_itip
-from imip_gateway.outbound.message import display_fields, message_id_for
+from imip_gateway.outbound.message import display_fields
 from imip_gateway.outbound.plan import Action, Plan, Sources, plan_change
 from imip_gateway.outbound.recipients import EXTERNAL, LOCAL, Policy, user_names
-from imip_gateway.outbound.schema import last_sent_sequence, owner_of
+from imip_gateway.outbound.schema import insert_job, last_sent_sequence, owner_of
 from imip_gateway.outbound.timing import last_end
 from imip_gateway.tokens import TokenStore
 
@@ -238,7 +237,7 @@ def _process(conn: sqlite3.Connection, cfg: Config, change: sqlite3.Row, now: fl
         return queued
     if old is None:
         _mark_reinvited(conn, plan, uid)
-    created = _queue_jobs(conn, cfg, change, plan, sources, now)
+    created = queue_jobs(conn, cfg, change, plan, sources, now)
     _finish(conn, change_id, "done", f"{prefix}{created} job(s)" + (f", {queued} local cop(ies)" if queued else ""), now)
     return created + queued
 
@@ -312,7 +311,7 @@ def _token(tokens: TokenStore, organizer_cua: str, action: Action, sources: Sour
                             event_end=end.timestamp() if end else None, open_ended=end is None)
 
 
-def _queue_jobs(conn, cfg: Config, change: sqlite3.Row, plan: Plan, sources: Sources, now: float) -> int:
+def queue_jobs(conn, cfg: Config, change: sqlite3.Row, plan: Plan, sources: Sources, now: float) -> int:
     organizer = plan.organizer
     organizer_cua = str(organizer).strip()
     organizer_name = str(organizer.params.get("CN", "")) or address_of(organizer)
@@ -327,16 +326,11 @@ def _queue_jobs(conn, cfg: Config, change: sqlite3.Row, plan: Plan, sources: Sou
                           cancel_only_attendee=action.reason in ("removed", "instance removed"),
                           recipients=frozenset(plan.recipients), reask_keys=frozenset(plan.reask_keys))
         display = display_fields([c for c in events(calendar) if recurrence_key(c) in action.keys])
-        due = _due(action, now)
-        job_id = uuid.uuid4().hex
-        message_id = message_id_for(job_id, cfg.invitations.domain)
-        conn.execute(
-            "INSERT INTO jobs (id, change_id, created, position, method, reason, uid, point, organizer,"
-            " organizer_name, attendee, token, calendar, display, sequences, message_id, state, attempts,"
-            " next_attempt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?)",
-            (job_id, change["id"], now, position, action.method, action.reason, sources.uid, sources.point,
-             organizer_cua, organizer_name, action.attendee, token, itip, json.dumps(display), json.dumps(seqs),
-             message_id, due))
+        job_id, message_id = insert_job(
+            conn, domain=cfg.invitations.domain, change_id=change["id"], created=now, position=position,
+            method=action.method, reason=action.reason, uid=sources.uid, point=sources.point, organizer=organizer_cua,
+            organizer_name=organizer_name, attendee=action.attendee, token=token, calendar=itip,
+            display=json.dumps(display), sequences=json.dumps(seqs), due=_due(action, now))
         log.info("queued job=%s %s (%s) uid=%s attendee=%s sequence=%s message_id=%s", job_id, action.method,
                  action.reason, sources.uid, action.attendee[len("mailto:"):],
                  ",".join(str(seqs[k]) for k in action.keys), message_id)

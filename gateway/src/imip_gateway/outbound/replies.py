@@ -20,14 +20,14 @@ import copy
 import json
 import logging
 import sqlite3
-import uuid
 
 import icalendar
 
 from imip_gateway.config import Config
 from imip_gateway.ical import address_of, attendees_of, events, parse_calendar, recurrence_key
 from imip_gateway.outbound.itip import PRODID, SCHEDULING_PARAMS
-from imip_gateway.outbound.message import display_fields, message_id_for
+from imip_gateway.outbound.message import display_fields
+from imip_gateway.outbound.schema import insert_job
 
 __all__ = ["build_reply", "queue"]
 
@@ -100,14 +100,11 @@ def queue(conn: sqlite3.Connection, cfg: Config, change: sqlite3.Row, uid: str, 
                "attendee_name": _name_of(copy_text, attendee)}
     organizer_prop = next((c.get("ORGANIZER") for c in events(calendar)), None)
     organizer_name = str(organizer_prop.params.get("CN", "")) if organizer_prop is not None else ""
-    job_id = uuid.uuid4().hex
-    message_id = message_id_for(job_id, cfg.invitations.domain)
-    conn.execute(
-        "INSERT INTO jobs (id, change_id, created, position, method, reason, uid, point, organizer,"
-        " organizer_name, attendee, token, calendar, display, sequences, message_id, state, attempts,"
-        " next_attempt) VALUES (?, ?, ?, 0, 'REPLY', ?, ?, ?, ?, ?, ?, '', ?, ?, '{}', ?, 'pending', 0, ?)",
-        (job_id, change["id"], now, "deleted" if deleted else "answered", uid, change["point"], organizer,
-         organizer_name, attendee, itip, json.dumps(display), message_id, due))
+    job_id, message_id = insert_job(
+        conn, domain=cfg.invitations.domain, change_id=change["id"], created=now, position=0, method="REPLY",
+        reason="deleted" if deleted else "answered", uid=uid, point=change["point"], organizer=organizer,
+        organizer_name=organizer_name, attendee=attendee, token="", calendar=itip, display=json.dumps(display),
+        sequences="{}", due=due)
     log.info("queued job=%s REPLY (%s) uid=%s attendee=%s organizer=%s: %s message_id=%s", job_id,
              "deleted" if deleted else "answered", uid, attendee[len("mailto:"):], address_of(organizer),
              ", ".join(f"{k or 'series'} {v}" for k, v in sorted(answers.items())), message_id)

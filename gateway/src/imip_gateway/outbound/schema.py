@@ -1,6 +1,9 @@
 """Tables of the outbound half (registered with imip_gateway.db)."""
 
+import uuid
+
 from imip_gateway import db
+from imip_gateway.outbound.message import message_id_for
 
 db.register("outbound", 1, """
 -- One row per change notification: from the hook's spool, or synthesized by reconciliation.
@@ -172,6 +175,22 @@ CREATE TABLE local_deliveries (
 CREATE INDEX local_deliveries_due ON local_deliveries (state, next_attempt);
 CREATE INDEX local_deliveries_event ON local_deliveries (uid, attendee, state);
 """)
+
+
+def insert_job(conn, *, domain: str, change_id: str, created: float, position: int, method: str, reason: str,
+               uid: str, point: str | None, organizer: str, organizer_name: str, attendee: str, token: str,
+               calendar: str, display: str, sequences: str, due: float) -> tuple[str, str]:
+    """One pending row of `jobs`; returns (job id, Message-ID), the Message-ID derived from the id
+    (the same on every retry)."""
+    job_id = uuid.uuid4().hex
+    message_id = message_id_for(job_id, domain)
+    conn.execute(
+        "INSERT INTO jobs (id, change_id, created, position, method, reason, uid, point, organizer,"
+        " organizer_name, attendee, token, calendar, display, sequences, message_id, state, attempts,"
+        " next_attempt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?)",
+        (job_id, change_id, created, position, method, reason, uid, point, organizer, organizer_name, attendee, token,
+         calendar, display, sequences, message_id, due))
+    return job_id, message_id
 
 
 def owner_of(point: str | None) -> str | None:
