@@ -16,8 +16,7 @@ from conftest import CALDAV_PASSWORD, INVITE_USER, SECRETS, USER_PASSWORD, event
 
 from imip_gateway import attendee_copies, db, status
 from imip_gateway.inbound.service import InboundService
-from imip_gateway.outbound import refresh
-from imip_gateway.outbound import changes, local
+from imip_gateway.outbound import changes, refresh
 
 pytestmark = pytest.mark.slow
 
@@ -208,13 +207,13 @@ def test_attendee_copy_keeps_the_attendees_answer_and_alarms():
     mine = event_ics(uid="u", attendees=("bob@example.test;X-X=1",)).replace(
         "PARTSTAT=NEEDS-ACTION;RSVP=TRUE;X-X=1:mailto:bob", "PARTSTAT=TENTATIVE:mailto:bob").replace(
         "END:VEVENT", "BEGIN:VALARM\r\nACTION:DISPLAY\r\nDESCRIPTION:x\r\nTRIGGER:-PT5M\r\nEND:VALARM\r\nEND:VEVENT")
-    kept = icalendar.Calendar.from_ical(attendee_copies.attendee_copy(itip, mine, method="REQUEST", attendee="mailto:bob@example.test",
-                                                            reask=set()))
+    kept = icalendar.Calendar.from_ical(attendee_copies.attendee_copy(
+        itip, mine, method="REQUEST", attendee="mailto:bob@example.test", reask=set()))
     (event,) = kept.walk("VEVENT")
     assert "METHOD" not in kept and partstat(event, "bob@example.test") == "TENTATIVE"
     assert [a["TRIGGER"].to_ical() for a in event.walk("VALARM")] == [b"-PT5M"]
-    asked = icalendar.Calendar.from_ical(attendee_copies.attendee_copy(itip, mine, method="REQUEST", attendee="mailto:bob@example.test",
-                                                             reask={""}))
+    asked = icalendar.Calendar.from_ical(attendee_copies.attendee_copy(
+        itip, mine, method="REQUEST", attendee="mailto:bob@example.test", reask={""}))
     assert partstat(asked.walk("VEVENT")[0], "bob@example.test") == "NEEDS-ACTION"
 
 
@@ -242,7 +241,7 @@ def test_a_local_users_answer_to_an_outside_organizer_is_mailed_from_their_addre
     href = outside_invitation(radicale, "bob", "outside-1")
     radicale.put(href, radicale.get(href, user="bob").replace(
         "PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:bob", "PARTSTAT=ACCEPTED:mailto:bob"), user="bob")
-    (sent,) = wait_for(lambda: smtp.received(), what="bob's REPLY")
+    (sent,) = wait_for(smtp.received, what="bob's REPLY")
     assert (sent.mail_from, sent.rcpt_tos) == ("bob@example.test", ["olivia@external.test"])
     message, calendar_part = parsed(sent)
     assert message["From"] == "Bob <bob@example.test>" and message["To"] == "olivia@external.test"

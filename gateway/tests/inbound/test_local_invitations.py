@@ -182,8 +182,8 @@ def test_one_mail_to_two_colleagues_is_applied_for_each(site, inbound_radicale):
 
 
 def test_a_user_without_a_calendar_gets_one(site, inbound_radicale):
-    status, _headers, _body = inbound_radicale.server.request("PROPFIND", "/bob/", "bob", shared.USER_PASSWORD,
-                                                             headers={"Depth": "0"})
+    status, _headers, _body = inbound_radicale.server.request(
+        "PROPFIND", "/bob/", "bob", shared.USER_PASSWORD, headers={"Depth": "0"})
     assert status == 207  # bob logged in once: his home exists
     uid = f"{uuid.uuid4()}@external.test"
     decision = site.process(handed_over(itip(uid, attendees=("bob@example.test",)), recipient="bob@example.test"))
@@ -193,17 +193,22 @@ def test_a_user_without_a_calendar_gets_one(site, inbound_radicale):
     assert partstat(calendar, "bob@example.test") == "NEEDS-ACTION"
 
 
+def two_events(uid: str) -> str:
+    """One REQUEST carrying two events (two UIDs)."""
+    second = itip(uid + "x").split("METHOD:REQUEST\r\n")[1].replace("END:VCALENDAR\r\n", "")
+    return itip(uid).replace("END:VCALENDAR", second + "END:VCALENDAR")
+
+
 @pytest.mark.parametrize("case, message, reason", [
     ("not an attendee", lambda uid: handed_over(itip(uid, attendees=("carol@external.test",))),
      "alice@example.test is not an ATTENDEE"),
     ("no verdict of ours", lambda uid: handed_over(itip(uid), auth=None), "sender authentication"),
-    ("another domain's signature", lambda uid: handed_over(itip(uid), auth="cal.example.test; dkim=pass header.d=evil.test;"
-                                                       " spf=fail smtp.mailfrom=external.test"), "sender authentication"),
+    ("another domain's signature",
+     lambda uid: handed_over(itip(uid), auth="cal.example.test; dkim=pass header.d=evil.test; spf=fail smtp.mailfrom=external.test"),
+     "sender authentication"),
     ("a verdict from someone else", lambda uid: handed_over(itip(uid), auth="mx.evil.test; dkim=pass header.d=external.test"),
      "sender authentication"),
-    ("two events", lambda uid: handed_over(itip(uid).replace("END:VCALENDAR", itip(uid + "x").split("METHOD:REQUEST\r\n")[1]
-                                                              .replace("END:VCALENDAR\r\n", "") + "END:VCALENDAR")),
-     "2 UIDs"),
+    ("two events", lambda uid: handed_over(two_events(uid)), "2 UIDs"),
     ("a stranger's hand-off", lambda uid: handed_over(itip(uid), recipient="eve@elsewhere.test"), "not a local user"),
 ])
 def test_refused_invitations_change_nothing(site, inbound_radicale, case, message, reason):

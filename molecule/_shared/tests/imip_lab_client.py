@@ -292,13 +292,22 @@ def invited(calendar, lab, mail_host, organizer, attendee, count=1):
     readable in their calendar over CalDAV, and from the hand-over to ext's MTA to that."""
     ext, host = lab.host("ext"), lab.host(mail_host)
     results = []
-    for _ in range(count):
+    for _run in range(count):
         uid = new_uid()
         message = request_message(uid, organizer, attendee)
         handed = time.time()
         send_from_ext(ext, message, organizer)
-        wait_for(f"{uid} in {attendee}'s calendar", lambda: copy_in_calendars_of(calendar, uid), timeout=120,
-                 interval=0.02)
+        flushed = [time.monotonic()]
+
+        def arrived():
+            # Greylisting (the lab's is as in production) holds a new sender's first message; ext's
+            # Postfix would retry in minutes: its queue is flushed every 20 s meanwhile.
+            if time.monotonic() - flushed[0] > 20:
+                ext.run("postqueue -f")
+                flushed[0] = time.monotonic()
+            return copy_in_calendars_of(calendar, uid)
+
+        wait_for(f"{uid} in {attendee}'s calendar", arrived, timeout=900, interval=0.02)
         seen = time.time()
         path = host.check_output(f"grep -rlF {message['Message-ID']!r} {maildir(attendee)}/new {maildir(attendee)}/cur")
         landed = float(host.check_output(f"stat -c %.6Y {path.split()[0]}"))

@@ -372,6 +372,7 @@ def test_calendar_mail_to_a_local_user_is_handed_to_the_gateway(lab, inbound, wh
     assert handed_over(lab, name, plain, wait=2) == []
     handoff = lab(name).file("/usr/local/lib/imip-server/sieve-pipe/imip-handoff")
     assert (handoff.user, handoff.mode) == ("root", 0o755)
+    assert lab(name).file("/usr/local/lib/imip-server/sieve-pipe").listdir() == ["imip-handoff"]
 
 
 @pytest.mark.parametrize("name", SERVERS)

@@ -32,7 +32,7 @@ def queue_refresh(conn: sqlite3.Connection, cfg: Config, organizer: str, uid: st
     """Queue the REQUEST that answers `attendee`'s REFRESH of `uid`; return what was done (for the
     inbound decision's reason). organizer, attendee: addresses or mailto: CUAs."""
     owners = user_names(organizer)
-    marks = ", ".join("?" for _ in owners)
+    marks = ", ".join("?" * len(owners))
     row = conn.execute(f"SELECT point, content FROM snapshots WHERE uid = ? AND owner IN ({marks})"
                        " ORDER BY updated DESC LIMIT 1", (uid, *owners)).fetchone()
     if row is None:
