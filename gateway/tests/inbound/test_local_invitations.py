@@ -25,12 +25,12 @@ PASS = "cal.example.test; dkim=pass header.d=external.test header.i=@external.te
 
 def itip(uid: str, *, method="REQUEST", sequence=0, dtstamp="20291201T090000Z", start="20300105T100000Z",
          end="20300105T110000Z", attendees=("alice@example.test", "carol@external.test"), organizer=ORGANIZER,
-         summary="Review", rrule=None, recurrence_id=None, status=None) -> str:
+         summary="Review", rrule=None, recurrence_id=None, status=None, extra=()) -> str:
     lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//Outside//Calendar//EN", f"METHOD:{method}",
              "BEGIN:VEVENT", f"UID:{uid}", f"DTSTAMP:{dtstamp}", f"SEQUENCE:{sequence}",
              *([f"RECURRENCE-ID:{recurrence_id}"] if recurrence_id else []),
              f"DTSTART:{start}", f"DTEND:{end}", f"SUMMARY:{summary}", *([f"RRULE:{rrule}"] if rrule else []),
-             *([f"STATUS:{status}"] if status else []),
+             *([f"STATUS:{status}"] if status else []), *extra,
              f"ORGANIZER;CN=Olivia:mailto:{organizer}",
              f"ATTENDEE;CN=Olivia;PARTSTAT=ACCEPTED;ROLE=CHAIR:mailto:{organizer}",
              *[f"ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:{a}" for a in attendees],
@@ -179,6 +179,22 @@ def test_one_mail_to_two_colleagues_is_applied_for_each(site, inbound_radicale):
         assert decision.outcome == "invitation applied" and not decision.duplicate, (who, decision.reason)
         assert partstat(copy_of(inbound_radicale, who, uid)[1], f"{who}@example.test") == "NEEDS-ACTION"
     assert site.process(handed_over(ics, recipient="bob@example.test", message_id=message_id)).duplicate
+
+
+def test_a_series_that_loses_a_week_asks_again(site, inbound_radicale):
+    """EXDATE on several lines (as Outlook writes them): one more week taken out with a higher
+    SEQUENCE is a change in time; the same lines again are not."""
+    uid = f"{uuid.uuid4()}@external.test"
+    weekly = dict(rrule="FREQ=WEEKLY;COUNT=6", extra=("EXDATE:20300112T100000Z", "EXDATE:20300119T100000Z"))
+    assert site.process(handed_over(itip(uid, **weekly))).outcome == "invitation applied"
+    answer(inbound_radicale, "alice", uid, "ACCEPTED")
+    same = site.process(handed_over(itip(uid, sequence=1, dtstamp="20291202T090000Z", summary="Review (room)", **weekly)))
+    assert same.outcome == "invitation applied" and "asked again" not in same.reason
+    assert partstat(copy_of(inbound_radicale, "alice", uid)[1]) == "ACCEPTED"
+    fewer = dict(weekly, extra=weekly["extra"] + ("EXDATE:20300126T100000Z",))
+    moved = site.process(handed_over(itip(uid, sequence=2, dtstamp="20291203T090000Z", **fewer)))
+    assert "asked again" in moved.reason
+    assert partstat(copy_of(inbound_radicale, "alice", uid)[1]) == "NEEDS-ACTION"
 
 
 def test_a_user_without_a_calendar_gets_one(site, inbound_radicale):

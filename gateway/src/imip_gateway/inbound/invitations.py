@@ -112,9 +112,16 @@ def _newer(incoming, held) -> bool:
     return _dtstamp(incoming) > _dtstamp(held)
 
 
+def _values(component, name: str) -> list[bytes]:
+    """The property's values as written (RDATE and EXDATE may be given on several lines)."""
+    value = component.get(name)
+    if value is None:
+        return []
+    return [item.to_ical() for item in (value if isinstance(value, list) else [value])]
+
+
 def _moved(incoming, held) -> bool:
-    return any((incoming.get(name) and incoming.get(name).to_ical()) != (held.get(name) and held.get(name).to_ical())
-               for name in TIME_PROPERTIES)
+    return any(_values(incoming, name) != _values(held, name) for name in TIME_PROPERTIES)
 
 
 def _asked_again(key: str, incoming, held: dict) -> bool:
