@@ -16,7 +16,7 @@ from conftest import CALDAV_PASSWORD, INVITE_USER, SECRETS, USER_PASSWORD, event
 
 from imip_gateway import attendee_copies, db, status
 from imip_gateway.inbound.service import InboundService
-from imip_gateway.outbound import changes, refresh
+from imip_gateway.outbound import changes, refresh, replies
 
 pytestmark = pytest.mark.slow
 
@@ -325,3 +325,25 @@ def test_an_attendees_refresh_gets_the_event_as_it_stands(site):
     assert (str(event["UID"]), event["SEQUENCE"]) == ("refresh-1", 3)
     assert message["Reply-To"] == first["Reply-To"]
     assert radicale.get(organizer + "refresh.ics") == stored
+
+
+def test_a_reply_names_the_organizer_on_every_component():
+    """An override that leaves ORGANIZER to its series still gets it in the REPLY; only the
+    answering attendee's line is in it, with the answer per component."""
+    override = ("BEGIN:VEVENT\r\nUID:series-1\r\nRECURRENCE-ID:20300117T090000Z\r\nDTSTAMP:20260101T000000Z\r\n"
+                "DTSTART:20300117T100000Z\r\nDTEND:20300117T110000Z\r\nSUMMARY:Planning (moved)\r\n"
+                "ATTENDEE;PARTSTAT=NEEDS-ACTION:mailto:bob@example.test\r\nEND:VEVENT")
+    copy_text = event_ics(uid="series-1", organizer="olivia@external.test", attendees=("bob@example.test", "x@external.test"),
+                          extra="RRULE:FREQ=WEEKLY;COUNT=4", overrides=override, tzid="UTC")
+    reply = icalendar.Calendar.from_ical(replies.build_reply(
+        copy_text, "mailto:olivia@external.test", "mailto:bob@example.test",
+        {"": "ACCEPTED", "20300117T090000Z": "DECLINED"}))
+    assert str(reply["METHOD"]) == "REPLY"
+    answered = {(str(e.get("RECURRENCE-ID").to_ical().decode()) if e.get("RECURRENCE-ID") else ""): e
+                for e in reply.walk("VEVENT")}
+    assert set(answered) == {"", "20300117T090000Z"}
+    for key, partstat_value in (("", "ACCEPTED"), ("20300117T090000Z", "DECLINED")):
+        event = answered[key]
+        assert str(event["ORGANIZER"]).lower() == "mailto:olivia@external.test"
+        assert str(event["ATTENDEE"]).lower() == "mailto:bob@example.test"
+        assert event["ATTENDEE"].params["PARTSTAT"] == partstat_value

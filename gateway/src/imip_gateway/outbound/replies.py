@@ -42,8 +42,9 @@ def _tzids(component: icalendar.cal.Component) -> set[str]:
             if getattr(value, "params", None) and "TZID" in value.params}
 
 
-def build_reply(copy_text: str, attendee: str, answers: dict[str, str]) -> str:
-    """The REPLY for `answers` ({recurrence key: PARTSTAT}) of `attendee` (mailto:, lower case)."""
+def build_reply(copy_text: str, organizer: str, attendee: str, answers: dict[str, str]) -> str:
+    """The REPLY for `answers` ({recurrence key: PARTSTAT}) of `attendee` (mailto:, lower case) to
+    `organizer` (mailto:), whose ORGANIZER line is copied from each component that has one."""
     source = parse_calendar(copy_text)
     out = icalendar.Calendar()
     out.add("PRODID", PRODID)
@@ -59,10 +60,11 @@ def build_reply(copy_text: str, attendee: str, answers: dict[str, str]) -> str:
         for name in _KEPT:
             if component.get(name) is not None:
                 reply.add(name, copy.deepcopy(component.get(name)), encode=False)
-        organizer = copy.deepcopy(component.get("ORGANIZER"))
+        # An override may leave ORGANIZER to its series.
+        organizer_line = copy.deepcopy(component.get("ORGANIZER")) or icalendar.vCalAddress(organizer)
         for name in SCHEDULING_PARAMS:
-            organizer.params.pop(name, None)
-        reply.add("ORGANIZER", organizer, encode=False)
+            organizer_line.params.pop(name, None)
+        reply.add("ORGANIZER", organizer_line, encode=False)
         mine = next((a for a in attendees_of(component) if "mailto:" + address_of(a) == attendee), None)
         line = icalendar.vCalAddress(attendee)
         if mine is not None and mine.params.get("CN"):
@@ -93,7 +95,7 @@ def queue(conn: sqlite3.Connection, cfg: Config, change: sqlite3.Row, uid: str, 
     outbound.local.answer_in_copy finds it. jobs.attendee is who answers (the sender),
     jobs.organizer whom it goes to; a REPLY carries no token."""
     organizer, attendee, answers = answer
-    itip = build_reply(copy_text, attendee, answers)
+    itip = build_reply(copy_text, organizer, attendee, answers)
     calendar = parse_calendar(itip)
     first = next(iter(sorted(answers)))
     display = {**display_fields(events(calendar)), "answer": answers[first],
