@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlite3
 from urllib.parse import unquote
 
+from imip_gateway.attendee_copies import user_names
 from imip_gateway.caldav_client import CalDAVClient, CalDAVError, PreconditionFailed, _has_uid
 
 from .ical import cal_address
@@ -26,12 +27,11 @@ class CalDAVEvents:
         self.client = client
         self.conn = conn
 
-    def _principals(self, organizer: str) -> list[str]:
-        """The organizer's Radicale principals: the address (Dovecot-style logins), then its
-        local part (plain user names)."""
-        address = cal_address(organizer)
-        local = address.split("@", 1)[0]
-        return [address] + ([local] if local and local != address else [])
+    @staticmethod
+    def _principals(organizer: str) -> list[str]:
+        """The organizer's Radicale principals (attendee_copies.user_names: the address, then its
+        local part)."""
+        return list(user_names(cal_address(organizer)))
 
     def _known_hrefs(self, uid: str, principals: list[str]) -> list[str]:
         """Hrefs the outbound snapshots know for `uid`, only those under one of `principals`:
