@@ -17,17 +17,10 @@ from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.imip.server.plugins.module_utils._packages import missing_packages
+
 # Arguments passed through to ansible.builtin.apt as they are.
 APT_OPTIONS = ("install_recommends", "cache_valid_time", "update_cache")
-
-
-def missing_packages(names, installed):
-    """The names to hand to apt: those not in `installed` (package_facts' `packages`), and every
-    name that is not a plain package name (a version pin, a wildcard, an architecture, a file),
-    which only apt can judge."""
-    plain = set(installed or {})
-    return [name for name in names
-            if name not in plain or any(char in name for char in "=*?:/<>")]
 
 
 class ActionModule(ActionBase):

@@ -26,8 +26,6 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - imip.server.attributes
 attributes:
-  action:
-    support: full
   check_mode:
     support: full
     details: Reports what apt would install and installs nothing.

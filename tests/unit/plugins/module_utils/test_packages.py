@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.imip.server.plugins.action.debian_packages import missing_packages
+from ansible_collections.imip.server.plugins.module_utils._packages import missing_packages
 from ansible_collections.imip.server.plugins.modules import debian_packages
 
 INSTALLED = {"postfix": [{"version": "3.7.11-0+deb12u1"}], "dovecot-core": [{"version": "1:2.3.19.1"}]}
