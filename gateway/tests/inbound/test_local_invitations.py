@@ -198,6 +198,30 @@ def test_a_series_that_loses_a_week_asks_again(site, inbound_radicale):
     assert partstat(copy_of(inbound_radicale, "alice", uid)[1]) == "NEEDS-ACTION"
 
 
+def test_an_added_instance_joins_the_series(site, inbound_radicale):
+    """RFC 5546 ADD: a VEVENT without RECURRENCE-ID is one more instance of the series; alice's
+    answer to the series stays, the new instance asks for hers; the same ADD again changes nothing."""
+    uid = f"{uuid.uuid4()}@external.test"
+    assert site.process(handed_over(itip(uid, rrule="FREQ=WEEKLY;COUNT=2"))).outcome == "invitation applied"
+    answer(inbound_radicale, "alice", uid, "ACCEPTED")
+    extra = itip(uid, method="ADD", dtstamp="20291202T090000Z", start="20300108T150000Z", end="20300108T160000Z",
+                 summary="Review (extra)")
+    decision = site.process(handed_over(extra))
+    assert decision.outcome == "invitation applied", decision.reason
+    _href, calendar = copy_of(inbound_radicale, "alice", uid)
+    series, added = calendar.walk("VEVENT")
+    assert series["RDATE"].to_ical() == b"20300108T150000Z" and "RRULE" in series
+    assert added["RECURRENCE-ID"].to_ical() == b"20300108T150000Z" and str(added["SUMMARY"]) == "Review (extra)"
+    assert partstat(calendar) == "ACCEPTED"
+    assert partstat(calendar, key="20300108T150000Z") == "NEEDS-ACTION"
+    again = site.process(handed_over(extra))
+    assert again.outcome == "invitation ignored" and "stale or replayed" in again.reason
+    # Without the series in her calendar there is nothing to add to.
+    lone = f"{uuid.uuid4()}@external.test"
+    refused = site.process(handed_over(itip(lone, method="ADD")))
+    assert refused.folder == "Rejected" and "ADD for a series" in refused.reason
+
+
 def test_a_user_without_a_calendar_gets_one(site, inbound_radicale):
     status, _headers, _body = inbound_radicale.server.request(
         "PROPFIND", "/bob/", "bob", shared.USER_PASSWORD, headers={"Depth": "0"})

@@ -16,7 +16,8 @@ RFC 5546 describes, per recurrence key: a component older than the copy's (SEQUE
 DTSTAMP) changes nothing (stale or replayed); REQUEST writes the event with the user's ATTENDEE
 at NEEDS-ACTION, and an update keeps the user's answer unless it moves the event in time (a
 higher SEQUENCE and another DTSTART, DTEND, DURATION or recurrence rule: asked again); a REQUEST
-or ADD of some instances only replaces those; CANCEL marks the copy (or those instances)
+of some instances only replaces those; ADD puts new instances into the series (an RDATE and the
+instance, which asks for its own answer); CANCEL marks the copy (or those instances)
 STATUS:CANCELLED. The copy is written as the gateway's identity (If-Match, re-read on 412), so
 the hook plans nothing for that write; the user's later answer there is mailed to the organizer
 by the outbound half (outbound.replies).
@@ -135,6 +136,33 @@ def _asked_again(key: str, incoming, held: dict) -> bool:
     return False
 
 
+def _added_instances(calendar: icalendar.Calendar) -> icalendar.Calendar:
+    """An ADD's components as instances of the series (RFC 5546 §3.2.4: each VEVENT is a new
+    instance, without RECURRENCE-ID): each gets the RECURRENCE-ID of its own start."""
+    for component in calendar.subcomponents:
+        if component.name == "VEVENT" and component.get("RECURRENCE-ID") is None and component.get("DTSTART"):
+            start = component.get("DTSTART")
+            component.add("RECURRENCE-ID", start.dt, parameters=dict(start.params))
+    return calendar
+
+
+def _with_dates_added(copy_text: str, added: dict) -> str:
+    """The series in the copy gains an RDATE for each added instance it does not produce yet."""
+    copy = parse_calendar(copy_text)
+    series = components(copy).get("")
+    if series is None:
+        return copy_text
+    present = {value for value in _values(series, "RDATE")}
+    for component in added.values():
+        start = component.get("RECURRENCE-ID")
+        line = icalendar.prop.vDDDLists([start.dt])
+        if start.params.get("TZID"):
+            line.params["TZID"] = start.params["TZID"]
+        if line.to_ical() not in present:
+            series.add("RDATE", line, encode=False)
+    return copy.to_ical().decode("utf-8")
+
+
 class Invitations:
     def __init__(self, settings: Settings, caldav: CalDAVClient | None):
         self.settings = settings
@@ -210,6 +238,9 @@ class Invitations:
         attendee = "mailto:" + recipient
         organizer = cal_address(itip.organizer)
         where = home(self.caldav, recipient)
+        if method == "ADD":
+            calendar = _added_instances(calendar)
+            text = calendar.to_ical().decode("utf-8")
         incoming = components(calendar)
         for attempt in range(1, PUT_ATTEMPTS + 1):
             found = find_copy(self.caldav, where, uid)
@@ -225,12 +256,18 @@ class Invitations:
                 return Verdict("ignored", f"stale or replayed {method}: the calendar holds SEQUENCE {held_seq}", uid)
             if found is None and method == "CANCEL":
                 return Verdict("ignored", f"CANCEL for an event not in {recipient}'s calendar: nothing to cancel", uid)
-            if found is None and method == "ADD":
-                return Verdict("rejected", f"ADD for an event not in {recipient}'s calendar", uid)
+            if method == "ADD" and "" not in held:
+                return Verdict("rejected", f"ADD for a series that is not in {recipient}'s calendar", uid)
             reask = {key for key, c in incoming.items() if _asked_again(key, c, held)}
+            if method == "ADD":
+                reask |= set(incoming)  # a new instance is asked for its own answer
             merge = method == "ADD" or (method == "REQUEST" and "" not in incoming)
-            copy_text = attendee_copy(text, found.text if found else None, method=method, attendee=attendee,
-                                      reask=reask, merge=merge, new_partstat="NEEDS-ACTION")
+            copy_text = attendee_copy(text, found.text if found else None, method="REQUEST", attendee=attendee,
+                                      reask=reask, merge=merge, new_partstat="NEEDS-ACTION") \
+                if method != "CANCEL" else attendee_copy(text, found.text if found else None, method=method,
+                                                         attendee=attendee, reask=reask)
+            if method == "ADD":
+                copy_text = _with_dates_added(copy_text, incoming)
             href = found.href if found else new_href(self.caldav, where, uid)
             try:
                 self.caldav.put(href, copy_text, etag=found.etag if found else None, create=found is None)
