@@ -60,8 +60,13 @@ class ActionModule(ActionBase):
         apt_args.update({key: self._task.args[key] for key in APT_OPTIONS if key in self._task.args})
         apt = self._execute_module(module_name="ansible.builtin.apt", module_args=apt_args, task_vars=task_vars)
         result.update(apt)
-        if apt.get("failed") or self._task.check_mode:
+        if apt.get("failed"):
             return result
-        if apt.get("changed") or read_now:
-            result["ansible_facts"] = {"packages": self._package_list(task_vars) if apt.get("changed") else installed}
+        if apt.get("changed") and not self._task.check_mode:
+            # What apt installed is in the list for the tasks after this one.
+            result["ansible_facts"] = {"packages": self._package_list(task_vars)}
+        elif read_now:
+            # Under --check nothing was installed: the list as read (later tasks see the packages
+            # missing, as they would have without this plugin).
+            result["ansible_facts"] = {"packages": installed}
         return result

@@ -152,7 +152,7 @@ def _with_dates_added(copy_text: str, added: dict) -> str:
     series = components(copy).get("")
     if series is None:
         return copy_text
-    present = {value for value in _values(series, "RDATE")}
+    present = set(_values(series, "RDATE"))
     for component in added.values():
         start = component.get("RECURRENCE-ID")
         line = icalendar.prop.vDDDLists([start.dt])
