@@ -61,11 +61,17 @@ def set_partstat(component: icalendar.cal.Component, attendee: str, partstat: st
                 del prop.params["RSVP"]
 
 
-def _without_method(itip: icalendar.Calendar) -> icalendar.Calendar:
+def _stored_calendar(source: icalendar.Calendar) -> icalendar.Calendar:
+    """An empty calendar with the properties of `source` a stored copy keeps (no METHOD)."""
     out = icalendar.Calendar()
-    for name, value in itip.property_items(recursive=False, sorted=False):
+    for name, value in source.property_items(recursive=False, sorted=False):
         if name.upper() not in ("BEGIN", "END", "METHOD"):
             out.add(name, value, encode=False)
+    return out
+
+
+def _without_method(itip: icalendar.Calendar) -> icalendar.Calendar:
+    out = _stored_calendar(itip)
     for component in itip.subcomponents:
         out.add_component(copy.deepcopy(component))
     return out
@@ -75,10 +81,7 @@ def _merged(itip: icalendar.Calendar, existing: icalendar.Calendar) -> icalendar
     """The existing copy with the iTIP object's components put in place of those with the same
     recurrence key (an update of some instances, or ADD), time zones added when missing."""
     incoming = components(itip)
-    out = icalendar.Calendar()
-    for name, value in existing.property_items(recursive=False, sorted=False):
-        if name.upper() not in ("BEGIN", "END", "METHOD"):
-            out.add(name, value, encode=False)
+    out = _stored_calendar(existing)
     zones = {str(z.get("TZID")) for z in existing.subcomponents if z.name == "VTIMEZONE"}
     for component in existing.subcomponents:
         if component.name != "VEVENT" or recurrence_key(component) not in incoming:

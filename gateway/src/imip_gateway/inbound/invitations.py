@@ -262,10 +262,10 @@ class Invitations:
             if method == "ADD":
                 reask |= set(incoming)  # a new instance is asked for its own answer
             merge = method == "ADD" or (method == "REQUEST" and "" not in incoming)
-            copy_text = attendee_copy(text, found.text if found else None, method="REQUEST", attendee=attendee,
-                                      reask=reask, merge=merge, new_partstat="NEEDS-ACTION") \
-                if method != "CANCEL" else attendee_copy(text, found.text if found else None, method=method,
-                                                         attendee=attendee, reask=reask)
+            # ADD is written as a REQUEST of the added instances (merged into the series).
+            copy_text = attendee_copy(text, found.text if found else None,
+                                      method="CANCEL" if method == "CANCEL" else "REQUEST", attendee=attendee,
+                                      reask=reask, merge=merge, new_partstat="NEEDS-ACTION")
             if method == "ADD":
                 copy_text = _with_dates_added(copy_text, incoming)
             href = found.href if found else new_href(self.caldav, where, uid)
