@@ -13,10 +13,10 @@ version_added: 0.1.0
 description:
   - Installs the packages of O(name) that are missing, like M(ansible.builtin.apt) with
     C(state=present), and does nothing else.
-  - The installed packages are read once per host and run (M(ansible.builtin.package_facts), kept
-    as the host's fact C(packages)) and each task compares its names with that list on the
-    controller, so a run that finds everything in place costs no module run on the host. After
-    apt installed something the list is read again.
+  - The installed packages are read once per host and run (C(dpkg-query) over the connection, kept
+    as the host's fact C(packages) in the shape M(ansible.builtin.package_facts) gives it) and each
+    task compares its names with that list on the controller, so a run that finds everything in
+    place costs no module run on the host. After apt installed something the list is read again.
   - A name that is not a plain package name (a version pin C(name=1.0), a wildcard, an
     architecture, a C(.deb) file) is always handed to apt, which alone can judge it.
   - This is an action plugin; the module file holds its documentation.
