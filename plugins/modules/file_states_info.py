@@ -15,7 +15,7 @@ description:
     and group, and for a regular file the SHA-1 checksum of its content (the one
     M(ansible.builtin.stat) returns). Links are not followed.
   - One module run for many paths, where M(ansible.builtin.stat) needs one per path. The action
-    M(imip.server.templates) uses it to find the files that differ before it writes anything.
+    M(imip.server.files) uses it to find the files that differ before it writes anything.
 author:
   - imip.server developers (@imip-server)
 extends_documentation_fragment:
@@ -36,7 +36,7 @@ options:
     required: true
 seealso:
   - module: ansible.builtin.stat
-  - module: imip.server.templates
+  - module: imip.server.files
 """
 
 EXAMPLES = r"""
