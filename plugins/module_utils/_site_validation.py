@@ -22,8 +22,9 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.imip.server.plugins.module_utils import _site_facts
 
-# The roles each host runs, by the group its playbook targets (playbooks/<role>.yml `hosts:`);
-# None: every host that is not in the vantage group. A unit test compares this with the playbooks.
+# The roles each host runs, by the group(s) its playbook targets (playbooks/<role>.yml `hosts:`);
+# None: every host that is not in the vantage group; a tuple: a host in any of those groups. A
+# unit test compares this with the playbooks.
 ROLE_GROUPS = {
     "site_facts": None,
     "firewall": None,
@@ -33,6 +34,7 @@ ROLE_GROUPS = {
     "invitation_account": "mail_servers",
     "calendar": "calendar_servers",
     "imip_gateway": "calendar_servers",
+    "backup": ("calendar_servers", "mail_servers"),
 }
 OUTSIDE_GROUP = "vantage"
 
@@ -94,7 +96,8 @@ def roles_of(group_names):
     groups = set(group_names)
     if OUTSIDE_GROUP in groups:
         return []
-    return [role for role, group in ROLE_GROUPS.items() if group is None or group in groups]
+    return [role for role, group in ROLE_GROUPS.items()
+            if group is None or groups & set(group if isinstance(group, tuple) else (group,))]
 
 
 def _shown(value):
