@@ -29,10 +29,9 @@ class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(("name",) + APT_OPTIONS)
 
-    def _package_list(self, task_vars):
+    def _package_list(self):
         # dpkg-query straight over the connection (as the raw module would): no module to send
         # and start, and a short answer, where package_facts cost half a second more per host.
-        del task_vars
         command = "dpkg-query -W -f=%s" % shlex.quote(DPKG_QUERY_FORMAT)
         answer = self._low_level_execute_command(command, sudoable=False)
         if answer.get("rc") != 0:
@@ -53,7 +52,7 @@ class ActionModule(ActionBase):
         installed = (task_vars.get("ansible_facts") or {}).get("packages")
         read_now = installed is None
         if read_now:
-            installed = self._package_list(task_vars)
+            installed = self._package_list()
         missing = missing_packages(names, installed)
         result["missing"] = missing
         if not missing:
@@ -70,7 +69,7 @@ class ActionModule(ActionBase):
             return result
         if apt.get("changed") and not self._task.check_mode:
             # What apt installed is in the list for the tasks after this one.
-            result["ansible_facts"] = {"packages": self._package_list(task_vars)}
+            result["ansible_facts"] = {"packages": self._package_list()}
         elif read_now:
             # Under --check nothing was installed: the list as read (later tasks see the packages
             # missing, as they would have without this plugin).
