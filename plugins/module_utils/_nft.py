@@ -19,6 +19,9 @@ state directory); only the confirmation, after Ansible has reached the host over
 connection, writes it (atomically) as the boot-time file. The rollback timer and the
 confirmation take the same lock, so exactly one of them wins, and a confirmation that comes
 after the rollback fails instead of reporting success with the old tables loaded.
+
+Both modules (nft_ruleset, nft_ruleset_confirm) read, write and remove the rule and state files,
+and stop the rollback timer, with the functions here.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ import contextlib
 import fcntl
 import os
 import re
+
+from ansible_collections.imip.server.plugins.module_utils._fileio import atomic_write
 
 FAMILIES = ("ip", "ip6", "inet", "arp", "bridge", "netdev")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
@@ -64,6 +69,39 @@ def rollback_ruleset(tables, previous_listing):
     if previous_listing.strip():
         text += previous_listing if previous_listing.endswith("\n") else previous_listing + "\n"
     return text
+
+
+def read_file(path):
+    """The file's text, or None when it does not exist."""
+    try:
+        with open(path, "r") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
+def write_file(path, text, mode=0o600):
+    """Replace `path` with `text` atomically (_fileio.atomic_write: a reader or a reboot sees the
+    old or the new file, never a part of one). An existing file keeps its owner and mode, a new one
+    gets `mode`; a missing parent directory is created (0755)."""
+    directory = os.path.dirname(path)
+    if directory and not os.path.isdir(directory):
+        os.makedirs(directory, 0o755)
+    atomic_write(path, text.encode("utf-8"), new_mode=mode)
+
+
+def remove_file(path):
+    """Remove `path`; one that is already gone is fine."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def stop_rollback(run, unit):
+    """Stop the rollback timer `unit`.timer and forget a failed run of it (run: AnsibleModule.run_command)."""
+    run(["systemctl", "stop", unit + ".timer"])
+    run(["systemctl", "reset-failed", unit + ".timer", unit + ".service"])
 
 
 class State(object):

@@ -147,7 +147,6 @@ import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.imip.server.plugins.module_utils._fileio import atomic_write
 from ansible_collections.imip.server.plugins.module_utils._nft import (
     Nft,
     NftError,
@@ -155,32 +154,13 @@ from ansible_collections.imip.server.plugins.module_utils._nft import (
     locked,
     parse_table,
     plan,
+    read_file,
+    remove_file,
     rollback_ruleset,
     rollback_script,
+    stop_rollback,
+    write_file,
 )
-
-
-def _read(path):
-    try:
-        with open(path, "r") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return None
-
-
-def _write(path, text, mode=0o600):
-    atomic_write(path, text.encode("utf-8"), new_mode=mode)
-
-
-def _remove(path):
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-
-
-def _systemctl(module, *args):
-    return module.run_command(["systemctl"] + list(args))
 
 
 def main():
@@ -195,6 +175,29 @@ def main():
         ),
         supports_check_mode=True,
     )
+    tables, content = _arguments(module)
+    path, state_dir = module.params["path"], module.params["state_dir"]
+    result = dict(changed=False, applied=False, rollback_armed=False, rollback_unit=module.params["rollback_unit"] + ".timer")
+
+    binary = module.get_bin_path("nft")
+    installed = read_file(path)
+    if binary is None:
+        _without_nft(module, result, path, installed, content)
+    nft = Nft(module.run_command, binary)
+    candidate, live = _validate(module, nft, tables, content, result)
+
+    decision = plan(content, installed, live, read_file(State(state_dir).applied), path)
+    result.update(changed=decision["changed"], file_changed=decision["file_changed"], drift=decision["drift"], listing=live)
+    if module._diff:
+        result["diff"] = decision["diff"]
+    if not decision["changed"] or module.check_mode:
+        module.exit_json(**result)
+    _apply(module, nft, tables, content, candidate, live, result)
+    module.exit_json(**result)
+
+
+def _arguments(module):
+    """(tables, content ending in a line break); fails on a bad table or timeout."""
     p = module.params
     try:
         tables = [parse_table(t) for t in p["tables"]]
@@ -203,22 +206,22 @@ def main():
     if p["rollback_timeout"] < 0:
         module.fail_json(msg="rollback_timeout must be 0 (no rollback) or a number of seconds, not %s" % p["rollback_timeout"])
     content = p["content"] if p["content"].endswith("\n") else p["content"] + "\n"
-    path, state_dir, unit = p["path"], p["state_dir"], p["rollback_unit"]
-    result = dict(changed=False, applied=False, rollback_armed=False, rollback_unit=unit + ".timer")
+    return tables, content
 
-    binary = module.get_bin_path("nft")
-    installed = _read(path)
-    if binary is None:
-        if module.check_mode:
-            # A fresh host under --check: nftables is not installed yet.
-            result.update(changed=True, file_changed=True, drift=True, listing="")
-            if module._diff:
-                result["diff"] = [dict(before_header=path, before=installed or "", after_header=path, after=content)]
-            module.warn("nft is not installed yet: the ruleset was not validated")
-            module.exit_json(**result)
-        module.fail_json(msg="nft is not installed: install the nftables package first", **result)
 
-    nft = Nft(module.run_command, binary)
+def _without_nft(module, result, path, installed, content):
+    """No nft: under --check (a fresh host) report the file that would be written, else fail."""
+    if module.check_mode:
+        result.update(changed=True, file_changed=True, drift=True, listing="")
+        if module._diff:
+            result["diff"] = [dict(before_header=path, before=installed or "", after_header=path, after=content)]
+        module.warn("nft is not installed yet: the ruleset was not validated")
+        module.exit_json(**result)
+    module.fail_json(msg="nft is not installed: install the nftables package first", **result)
+
+
+def _validate(module, nft, tables, content, result):
+    """`nft -c` on `content` in a candidate file: (candidate, the owned tables' listing now)."""
     fd, candidate = tempfile.mkstemp(prefix="imip-nft-", suffix=".nft", dir=module.tmpdir)
     with os.fdopen(fd, "w") as handle:
         handle.write(content)
@@ -227,70 +230,77 @@ def main():
         live = nft.listing(tables)
     except NftError as exc:
         module.fail_json(msg=str(exc), **result)
+    return candidate, live
 
-    decision = plan(content, installed, live, _read(State(state_dir).applied), path)
-    result.update(changed=decision["changed"], file_changed=decision["file_changed"], drift=decision["drift"], listing=live)
-    if module._diff:
-        result["diff"] = decision["diff"]
-    if not decision["changed"] or module.check_mode:
-        module.exit_json(**result)
 
-    # Apply: keep the previous tables, arm the rollback, load. With a rollback armed the ruleset
-    # waits in the state directory until imip.server.nft_ruleset_confirm makes it the boot-time
-    # file; without one it is persisted at once.
-    if not os.path.isdir(state_dir):
-        os.makedirs(state_dir, 0o700)
-    state = State(state_dir)
+def _apply(module, nft, tables, content, candidate, live, result):
+    """Keep the previous tables, arm the rollback, load. With a rollback armed the ruleset waits in the
+    state directory until nft_ruleset_confirm makes it the boot-time file; without, it is persisted now."""
+    p = module.params
+    if not os.path.isdir(p["state_dir"]):
+        os.makedirs(p["state_dir"], 0o700)
+    state = State(p["state_dir"])
     armed = p["rollback_timeout"] > 0
     with locked(state):
-        rc, out, err = _systemctl(module, "is-active", "--quiet", unit + ".timer")
-        if rc != 0:
-            # No rollback pending from an unconfirmed apply: what is loaded now is what to go back to.
-            # (With one pending, previous.nft keeps the last confirmed tables.)
-            _write(state.previous, rollback_ruleset(tables, live))
-        _write(state.script, rollback_script(binary, state), 0o700)
-        for stale in (state.rolled_back, state.pending, state.pending_listing):
-            _remove(stale)
-        if armed:
-            _write(state.pending, content)
+        _save_previous(module, nft, tables, live, state, content if armed else None)
         result["previous"] = state.previous
         if armed:
-            _systemctl(module, "stop", unit + ".timer")
-            _systemctl(module, "reset-failed", unit + ".timer", unit + ".service")
-            rc, out, err = module.run_command([
-                "systemd-run", "--unit", unit, "--description", "imip.server: roll back an unconfirmed firewall ruleset",
-                "--on-active", "%ds" % p["rollback_timeout"], "--timer-property", "AccuracySec=1s",
-                "/bin/sh", state.script,
-            ])
-            if rc != 0:
-                _remove(state.pending)
-                module.fail_json(msg="could not arm the rollback timer (systemd-run, exit %s): %s; nothing was applied"
-                                 % (rc, (err or out).strip()), **result)
-            result["rollback_armed"] = True
-        try:
-            nft.apply(candidate)
-        except NftError as exc:
-            if armed:
-                _systemctl(module, "stop", unit + ".timer")
-                _remove(state.pending)
-                result["rollback_armed"] = False
-            module.fail_json(msg="%s; the previous tables are still in place" % exc, **result)
-        result["applied"] = True
+            _arm_rollback(module, state, result)
+        _load(module, nft, candidate, state, armed, result)
         try:
             listing = nft.listing(tables)
         except NftError as exc:
             module.fail_json(msg=str(exc), **result)
         result["listing"] = listing
         if armed:
-            _write(state.pending_listing, listing)
+            write_file(state.pending_listing, listing)
             result["pending"] = state.pending
         else:
-            directory = os.path.dirname(path)
-            if directory and not os.path.isdir(directory):
-                os.makedirs(directory, 0o755)
-            _write(path, content, 0o644)
-            _write(state.applied, listing)
-    module.exit_json(**result)
+            write_file(p["path"], content, 0o644)
+            write_file(state.applied, listing)
+
+
+def _save_previous(module, nft, tables, live, state, pending):
+    """previous.nft (unless a rollback is pending), rollback.sh, and `pending` (if any) in pending.nft."""
+    rc = module.run_command(["systemctl", "is-active", "--quiet", module.params["rollback_unit"] + ".timer"])[0]
+    if rc != 0:
+        # No rollback pending from an unconfirmed apply: what is loaded now is what to go back to.
+        # (With one pending, previous.nft keeps the last confirmed tables.)
+        write_file(state.previous, rollback_ruleset(tables, live))
+    write_file(state.script, rollback_script(nft.binary, state), 0o700)
+    for stale in (state.rolled_back, state.pending, state.pending_listing):
+        remove_file(stale)
+    if pending is not None:
+        write_file(state.pending, pending)
+
+
+def _arm_rollback(module, state, result):
+    """Start the rollback timer (replacing an armed one); on failure nothing stays pending."""
+    unit = module.params["rollback_unit"]
+    stop_rollback(module.run_command, unit)
+    rc, out, err = module.run_command([
+        "systemd-run", "--unit", unit, "--description", "imip.server: roll back an unconfirmed firewall ruleset",
+        "--on-active", "%ds" % module.params["rollback_timeout"], "--timer-property", "AccuracySec=1s",
+        "/bin/sh", state.script,
+    ])
+    if rc != 0:
+        remove_file(state.pending)
+        module.fail_json(msg="could not arm the rollback timer (systemd-run, exit %s): %s; nothing was applied"
+                         % (rc, (err or out).strip()), **result)
+    result["rollback_armed"] = True
+
+
+def _load(module, nft, candidate, state, armed, result):
+    """`nft -f` the candidate; on failure stop the rollback (the previous tables are still loaded)."""
+    try:
+        nft.apply(candidate)
+    except NftError as exc:
+        if armed:
+            module.run_command(["systemctl", "stop", module.params["rollback_unit"] + ".timer"])
+            remove_file(state.pending)
+            result["rollback_armed"] = False
+        module.fail_json(msg="%s; the previous tables are still in place" % exc, **result)
+    result["applied"] = True
 
 
 if __name__ == "__main__":

@@ -99,7 +99,6 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.imip.server.plugins.module_utils._fileio import atomic_write
 from ansible_collections.imip.server.plugins.module_utils._nft import (
     Nft,
     NftError,
@@ -108,29 +107,11 @@ from ansible_collections.imip.server.plugins.module_utils._nft import (
     confirm,
     locked,
     parse_table,
+    read_file,
+    remove_file,
+    stop_rollback,
+    write_file,
 )
-
-
-def _read(path):
-    try:
-        with open(path, "r") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return None
-
-
-def _write(path, text, mode):
-    directory = os.path.dirname(path)
-    if directory and not os.path.isdir(directory):
-        os.makedirs(directory, 0o755)
-    atomic_write(path, text.encode("utf-8"), new_mode=mode)
-
-
-def _remove(path):
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 def main():
@@ -153,18 +134,16 @@ def main():
     if not os.path.isdir(state.dir):
         module.fail_json(msg="not confirmed: no applied ruleset is waiting for confirmation (%s does not exist)" % state.dir,
                          rolled_back=False)
-    unit = p["rollback_unit"]
 
-    def stop_rollback():
+    def stop():
         # After the boot-time file is written: if the timer still fires, the script finds
         # nothing pending and leaves the tables alone.
-        module.run_command(["systemctl", "stop", unit + ".timer"])
-        module.run_command(["systemctl", "reset-failed", unit + ".timer", unit + ".service"])
+        stop_rollback(module.run_command, p["rollback_unit"])
 
     try:
         with locked(state):
-            confirm(Nft(module.run_command, binary), tables, p["path"], state, _read, _write, _remove,
-                    stop_rollback, check_mode=module.check_mode)
+            confirm(Nft(module.run_command, binary), tables, p["path"], state, read_file, write_file, remove_file,
+                    stop, check_mode=module.check_mode)
     except NotConfirmed as exc:
         module.fail_json(msg="not confirmed: %s" % exc, rolled_back=exc.rolled_back)
     except NftError as exc:

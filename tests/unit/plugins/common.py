@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Test data and helpers shared by the unit tests of the parity modules and their module_utils.
+"""Test data and helpers shared by the unit tests of the parity modules and their module_utils, and
+the one fake SMTP server (SmtpHandler) of every unit test that talks SMTP.
 
 One module, so that test modules never import each other. Fixtures (`site`, `run_module`) are
 in conftest.py and use what is defined here.
@@ -13,6 +14,7 @@ import os
 import re
 import socket
 import socketserver
+import ssl
 import stat
 import subprocess
 import threading
@@ -131,9 +133,11 @@ needs_systemd_creds = pytest.mark.skipif(not SYSTEMD_CREDS, reason="systemd-cred
 
 
 # --- small SMTP and IMAP servers on 127.0.0.1 -------------------------------------------------
-# Just enough SMTP (RFC 5321 + AUTH, RFC 4954) and IMAP (RFC 9051 LOGIN, AUTHENTICATE PLAIN) to
-# answer the probes: real sockets, real smtplib/imaplib on the client side. `echo` makes the
-# server put the password it received into its error reply, as a careless server might.
+# Just enough SMTP (RFC 5321 + AUTH, RFC 4954; an MX's envelope; STARTTLS) and IMAP (RFC 9051
+# LOGIN, AUTHENTICATE PLAIN) to answer the probes: real sockets, real smtplib/imaplib on the client
+# side. `echo` makes a server put the password it received into its error reply, as a careless
+# server might. SmtpHandler is the one fake SMTP server of the unit tests (status_common.MxHandler
+# is the same server with an MX's defaults).
 
 class _Server(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
@@ -168,42 +172,107 @@ class LocalServer(object):
 
 
 class SmtpHandler(socketserver.StreamRequestHandler):
-    """Attributes on the server: mechanisms ("PLAIN LOGIN"), auth_code (235 or a failure code), echo."""
+    """A submission server by default; options are attributes on the server (LocalServer(SmtpHandler, **options)),
+    missing ones come from `defaults`:
+
+    hostname, banner  in the greeting and the EHLO/HELO reply
+    mechanisms        AUTH mechanisms offered ("PLAIN LOGIN"); "" offers none; None: AUTH is not a command
+    auth_code         235 accepts USER/PASSWORD (535 for others); any other code fails every AUTH with it
+    echo              the failure reply names the user and password received
+    tls_context       offer STARTTLS with this ssl context (the server closes after the handshake)
+    rcpt              None: MAIL, RCPT and RSET are not commands; else {address: RCPT reply} (default "250 2.1.5 Ok")
+    mail_reply        the reply to MAIL FROM
+    record            what `seen` gets: "logins" ((user, password) bytes per AUTH) or "commands" (every line)
+    """
+
+    defaults = dict(hostname="mail.example.test", banner=None, mechanisms=None, auth_code=235, echo=False,
+                    tls_context=None, rcpt=None, mail_reply="250 2.1.0 Ok", record="logins")
+
+    def option(self, name):
+        return getattr(self.server, name, self.defaults[name])
 
     def send(self, line):
         self.wfile.write(line.encode("utf-8") + b"\r\n")
+        self.wfile.flush()
 
     def check(self, user, password):
-        self.server.seen.append((user, password))
-        if self.server.auth_code != 235:
-            said = (" for %s/%s" % (user.decode("utf-8"), password.decode("utf-8"))) if self.server.echo else ""
-            return self.send("%d 4.7.0 Temporary authentication failure%s" % (self.server.auth_code, said))
+        if self.option("record") == "logins":
+            self.server.seen.append((user, password))
+        code = self.option("auth_code")
+        if code != 235:
+            said = (" for %s/%s" % (user.decode("utf-8"), password.decode("utf-8"))) if self.option("echo") else ""
+            return self.send("%d 4.7.0 Temporary authentication failure%s" % (code, said))
         ok = user == USER.encode("utf-8") and password == PASSWORD.encode("utf-8")
         self.send("235 2.7.0 Authentication successful" if ok else "535 5.7.8 Error: authentication failed: x")
 
     def handle(self):
-        self.send("220 mail.example.test ESMTP")
+        self.send(self.option("banner") or "220 %s ESMTP" % self.option("hostname"))
         while True:
-            line = self.rfile.readline().decode("ascii").strip()
+            line = self.rfile.readline().decode("utf-8", "replace").strip()
             if not line:
                 return
-            verb = line.split(" ")[0].upper()
-            if verb == "EHLO":
-                self.send("250-mail.example.test")
-                self.send("250 AUTH %s" % self.server.mechanisms if self.server.mechanisms else "250 8BITMIME")
-            elif verb == "AUTH" and line.split(" ")[1].upper() == "PLAIN":
-                _authzid, user, password = base64.b64decode(line.split(" ")[2]).split(b"\0")
-                self.check(user, password)
-            elif verb == "AUTH" and line.split(" ")[1].upper() == "LOGIN":
-                user = base64.b64decode(line.split(" ")[2])
-                self.send("334 UGFzc3dvcmQ6")
-                password = base64.b64decode(self.rfile.readline().strip())
-                self.check(user, password)
-            elif verb == "QUIT":
-                self.send("221 2.0.0 Bye")
+            if self.option("record") == "commands":
+                self.server.seen.append(line)
+            if not self.answer(line.split(" ")[0].upper(), line):
                 return
-            else:
-                self.send("502 5.5.2 Error: command not recognized")
+
+    def answer(self, verb, line):
+        """Reply to one command line; False when the connection ends."""
+        if verb in ("EHLO", "HELO"):
+            self.ehlo()
+        elif verb == "AUTH" and self.option("mechanisms") is not None:
+            self.auth(line.split(" "))
+        elif verb == "STARTTLS" and self.option("tls_context"):
+            self.starttls()
+            return False
+        elif verb in ("MAIL", "RCPT", "RSET") and self.option("rcpt") is not None:
+            self.envelope(verb, line)
+        elif verb == "QUIT":
+            self.send("221 2.0.0 Bye")
+            return False
+        else:
+            self.send("502 5.5.2 Error: command not recognized")
+        return True
+
+    def ehlo(self):
+        extensions = []
+        if self.option("mechanisms"):
+            extensions.append("AUTH %s" % self.option("mechanisms"))
+        if self.option("tls_context"):
+            extensions.append("STARTTLS")
+        lines = [self.option("hostname")] + (extensions or ["8BITMIME"])
+        for line in lines[:-1]:
+            self.send("250-%s" % line)
+        self.send("250 %s" % lines[-1])
+
+    def auth(self, words):
+        if words[1].upper() == "PLAIN":
+            _authzid, user, password = base64.b64decode(words[2]).split(b"\0")
+            self.check(user, password)
+        elif words[1].upper() == "LOGIN":
+            user = base64.b64decode(words[2])
+            self.send("334 UGFzc3dvcmQ6")
+            password = base64.b64decode(self.rfile.readline().strip())
+            self.check(user, password)
+        else:
+            self.send("502 5.5.2 Error: command not recognized")
+
+    def starttls(self):
+        self.send("220 2.0.0 Ready to start TLS")
+        tls = self.option("tls_context").wrap_socket(self.connection, server_side=True)
+        try:
+            tls.recv(1)  # the client closes after the handshake
+        except (OSError, ssl.SSLError):
+            pass
+
+    def envelope(self, verb, line):
+        if verb == "MAIL":
+            self.send(self.option("mail_reply"))
+        elif verb == "RCPT":
+            address = line.split(":", 1)[1].strip().strip("<>")
+            self.send(self.option("rcpt").get(address, "250 2.1.5 Ok"))
+        else:
+            self.send("250 2.0.0 Ok")
 
 
 class ImapHandler(socketserver.StreamRequestHandler):

@@ -3,10 +3,10 @@
 """Test data and small real servers for the status report's unit tests (one module, so that test
 modules never import each other).
 
-- `MxServer`: just enough SMTP on 127.0.0.1 to answer the outside checks the way Postfix with
-  postgrey does (a table of RCPT replies), optionally with STARTTLS; it records every command, so
-  tests can prove that no DATA was ever sent.
-- `certificates()` / `TlsServer`: a CA and leaf certificates made with cryptography, served over
+- `MxHandler`: the one fake SMTP server (common.SmtpHandler) as an MX on 127.0.0.1, answering the
+  outside checks the way Postfix with postgrey does (a table of RCPT replies), optionally with
+  STARTTLS; it records every command, so tests can prove that no DATA was ever sent.
+- `certificates()` / `TlsHandler`: a CA and leaf certificates made with cryptography, served over
   implicit TLS on 127.0.0.1.
 - `gateway_status()`: `imip-gateway status --json` as the lab's gateway prints it.
 """
@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 # closed_port is re-exported for the status tests.
-from .common import LocalServer, closed_port  # noqa: F401  pylint: disable=unused-import
+from .common import LocalServer, SmtpHandler, closed_port  # noqa: F401  pylint: disable=unused-import
 
 # ------------------------------------------------------------------------------ servers
 
@@ -35,46 +35,14 @@ from .common import LocalServer, closed_port  # noqa: F401  pylint: disable=unus
 Running = LocalServer
 
 
-class MxHandler(socketserver.StreamRequestHandler):
-    """Server attributes: rcpt ({address: "450 4.2.0 ..."}, default "250 2.1.5 Ok"), banner,
-    tls_context (offer STARTTLS with it), mail_reply."""
+class MxHandler(SmtpHandler):
+    """common.SmtpHandler, the one fake SMTP server, with an MX's defaults: Postfix's banner on
+    cal.example.test, no AUTH, an envelope (rcpt: {address: "450 4.2.0 ..."}, default "250 2.1.5 Ok";
+    mail_reply), every command line in `seen` (so tests can prove that no DATA was ever sent);
+    tls_context offers STARTTLS."""
 
-    def send(self, line):
-        self.wfile.write(line.encode("utf-8") + b"\r\n")
-        self.wfile.flush()
-
-    def handle(self):
-        self.send(getattr(self.server, "banner", "220 cal.example.test ESMTP Postfix"))
-        context = getattr(self.server, "tls_context", None)
-        while True:
-            line = self.rfile.readline().decode("utf-8", "replace").strip()
-            if not line:
-                return
-            self.server.seen.append(line)
-            verb = line.split(" ")[0].upper()
-            if verb in ("EHLO", "HELO"):
-                self.send("250-cal.example.test")
-                self.send("250 STARTTLS" if context else "250 8BITMIME")
-            elif verb == "STARTTLS" and context:
-                self.send("220 2.0.0 Ready to start TLS")
-                tls = context.wrap_socket(self.connection, server_side=True)
-                try:
-                    tls.recv(1)  # the client closes after the handshake
-                except (OSError, ssl.SSLError):
-                    pass
-                return
-            elif verb == "MAIL":
-                self.send(getattr(self.server, "mail_reply", "250 2.1.0 Ok"))
-            elif verb == "RCPT":
-                address = line.split(":", 1)[1].strip().strip("<>")
-                self.send(self.server.rcpt.get(address, "250 2.1.5 Ok"))
-            elif verb == "RSET":
-                self.send("250 2.0.0 Ok")
-            elif verb == "QUIT":
-                self.send("221 2.0.0 Bye")
-                return
-            else:
-                self.send("502 5.5.2 Error: command not recognized")
+    defaults = dict(SmtpHandler.defaults, hostname="cal.example.test", banner="220 cal.example.test ESMTP Postfix",
+                    rcpt={}, record="commands")
 
 
 POSTGREY = "450 4.2.0 <alice@example.test>: Recipient address rejected: Greylisted, see https://postgrey.schweikert.ch/help/example.test.html"

@@ -1,8 +1,12 @@
 # -*- coding: utf-8 -*-
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The nftables decisions: which tables, when to apply, what the diff says, how to roll back."""
+"""The nftables decisions: which tables, when to apply, what the diff says, how to roll back; the
+rule files both modules read, write and remove, and the rollback timer they stop."""
 
 from __future__ import annotations
+
+import os
+import stat
 
 import pytest
 
@@ -12,7 +16,11 @@ from ansible_collections.imip.server.plugins.module_utils._nft import (
     parse_table,
     plan,
     preamble,
+    read_file,
+    remove_file,
     rollback_ruleset,
+    stop_rollback,
+    write_file,
 )
 
 TABLES = [("inet", "imip_filter"), ("ip", "imip_nat")]
@@ -119,3 +127,34 @@ def test_check_and_apply_report_nft_errors():
         Nft(run).check("/x.nft")
     Nft(run).apply("/x.nft")
     assert run.calls[-1] == ["nft", "-f", "/x.nft"]
+
+
+def test_stop_rollback_stops_the_timer_and_forgets_a_failed_run():
+    run = FakeRun({})
+    stop_rollback(run, "imip-firewall-rollback")
+    assert run.calls == [["systemctl", "stop", "imip-firewall-rollback.timer"],
+                         ["systemctl", "reset-failed", "imip-firewall-rollback.timer", "imip-firewall-rollback.service"]]
+
+
+def test_rule_files_are_read_written_with_their_mode_and_removed(tmp_path):
+    path = str(tmp_path / "etc" / "imip" / "firewall.nft")
+    assert read_file(path) is None
+    write_file(path, LISTING, 0o644)
+    assert read_file(path) == LISTING
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
+    assert stat.S_IMODE(os.stat(tmp_path / "etc" / "imip").st_mode) == 0o755 & ~_umask()
+    os.chmod(path, 0o640)
+    write_file(path, DESIRED)
+    assert read_file(path) == DESIRED and stat.S_IMODE(os.stat(path).st_mode) == 0o640, "an existing file keeps its mode"
+    assert sorted(os.listdir(tmp_path / "etc" / "imip")) == ["firewall.nft"], "no temporary file is left behind"
+    write_file(str(tmp_path / "state.nft"), LISTING)
+    assert stat.S_IMODE(os.stat(tmp_path / "state.nft").st_mode) == 0o600, "a new file is private by default"
+    remove_file(path)
+    remove_file(path)
+    assert read_file(path) is None
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -19,6 +19,8 @@ from ansible_collections.imip.server.plugins.module_utils._nft import (
     State,
     confirm,
     locked,
+    read_file,
+    remove_file,
     rollback_script,
 )
 
@@ -61,23 +63,12 @@ def host(tmp_path, monkeypatch):
     return tmp_path, state
 
 
-def read(path):
-    try:
-        with open(path) as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return None
-
-
 def write(path, text, mode):
+    """A plain write that always sets `mode` (write_file keeps an existing file's mode, which here
+    would be the umask's)."""
     with open(path, "w") as handle:
         handle.write(text)
     os.chmod(path, mode)
-
-
-def remove(path):
-    if os.path.exists(path):
-        os.unlink(path)
 
 
 def nft_list(argv):
@@ -89,7 +80,7 @@ def nft_list(argv):
 def do_confirm(tmp_path, state, stops):
     with locked(state):
         return confirm(Nft(nft_list, str(tmp_path / "nft")), TABLES, str(tmp_path / "firewall.nft"), state,
-                       read, write, remove, lambda: stops.append("stopped"))
+                       read_file, write, remove_file, lambda: stops.append("stopped"))
 
 
 def run_rollback(state):
@@ -100,26 +91,26 @@ def test_confirmation_writes_the_boot_time_file_then_stops_the_rollback(host):
     tmp_path, state = host
     stops = []
     assert do_confirm(tmp_path, state, stops) == "# the new ruleset\n" + NEW
-    assert read(str(tmp_path / "firewall.nft")) == "# the new ruleset\n" + NEW
+    assert read_file(str(tmp_path / "firewall.nft")) == "# the new ruleset\n" + NEW
     assert os.stat(tmp_path / "firewall.nft").st_mode & 0o777 == 0o644
-    assert read(state.applied) == NEW, "drift is measured against the confirmed listing from now on"
-    assert read(state.pending) is None and read(state.pending_listing) is None
+    assert read_file(state.applied) == NEW, "drift is measured against the confirmed listing from now on"
+    assert read_file(state.pending) is None and read_file(state.pending_listing) is None
     assert stops == ["stopped"]
     # The timer may still fire (stopping it is not atomic with the above): it finds nothing to undo.
     done = run_rollback(state)
     assert done.returncode == 0, done.stderr
-    assert read(str(tmp_path / "kernel")) == NEW
-    assert read(state.rolled_back) is None
+    assert read_file(str(tmp_path / "kernel")) == NEW
+    assert read_file(state.rolled_back) is None
 
 
 def test_rollback_loads_the_previous_tables_and_never_touches_the_boot_time_file(host):
     tmp_path, state = host
     done = run_rollback(state)
     assert done.returncode == 0, done.stderr
-    assert read(str(tmp_path / "kernel")) == OLD
-    assert read(state.rolled_back).strip().endswith("Z")
-    assert read(state.pending) is None
-    assert read(str(tmp_path / "firewall.nft")) == "# the last confirmed ruleset\n" + OLD
+    assert read_file(str(tmp_path / "kernel")) == OLD
+    assert read_file(state.rolled_back).strip().endswith("Z")
+    assert read_file(state.pending) is None
+    assert read_file(str(tmp_path / "firewall.nft")) == "# the last confirmed ruleset\n" + OLD
 
 
 def test_confirmation_after_the_rollback_fails_and_writes_nothing(host):
@@ -131,8 +122,8 @@ def test_confirmation_after_the_rollback_fails_and_writes_nothing(host):
     assert failed.value.rolled_back
     assert str(failed.value).startswith("the rollback had already fired (at 20")
     assert "%s still holds the last confirmed ruleset" % (tmp_path / "firewall.nft") in str(failed.value)
-    assert read(str(tmp_path / "firewall.nft")) == "# the last confirmed ruleset\n" + OLD
-    assert read(state.applied) == OLD and stops == []
+    assert read_file(str(tmp_path / "firewall.nft")) == "# the last confirmed ruleset\n" + OLD
+    assert read_file(state.applied) == OLD and stops == []
 
 
 def test_confirmation_after_a_reboot_fails_and_writes_nothing(host):
@@ -144,8 +135,8 @@ def test_confirmation_after_a_reboot_fails_and_writes_nothing(host):
         do_confirm(tmp_path, state, stops)
     assert not failed.value.rolled_back
     assert str(failed.value).startswith("the kernel no longer holds the tables that were applied (the host restarted")
-    assert read(str(tmp_path / "firewall.nft")) == "# the last confirmed ruleset\n" + OLD
-    assert read(state.pending) is not None and stops == []
+    assert read_file(str(tmp_path / "firewall.nft")) == "# the last confirmed ruleset\n" + OLD
+    assert read_file(state.pending) is not None and stops == []
 
 
 def test_nothing_to_confirm_is_an_error(host):
@@ -160,9 +151,9 @@ def test_check_mode_checks_and_writes_nothing(host):
     stops = []
     with locked(state):
         confirm(Nft(nft_list, str(tmp_path / "nft")), TABLES, str(tmp_path / "firewall.nft"), state,
-                read, write, remove, lambda: stops.append("stopped"), check_mode=True)
-    assert read(str(tmp_path / "firewall.nft")) == "# the last confirmed ruleset\n" + OLD
-    assert read(state.pending) is not None and stops == []
+                read_file, write, remove_file, lambda: stops.append("stopped"), check_mode=True)
+    assert read_file(str(tmp_path / "firewall.nft")) == "# the last confirmed ruleset\n" + OLD
+    assert read_file(state.pending) is not None and stops == []
 
 
 def test_a_rollback_that_fires_during_the_confirmation_waits_and_then_does_nothing(host):
@@ -173,11 +164,11 @@ def test_a_rollback_that_fires_during_the_confirmation_waits_and_then_does_nothi
         time.sleep(0.5)
         assert rollback.poll() is None, "the rollback waits for the lock"
         confirm(Nft(nft_list, str(tmp_path / "nft")), TABLES, str(tmp_path / "firewall.nft"), state,
-                read, write, remove, lambda: None)
+                read_file, write, remove_file, lambda: None)
     assert rollback.wait(timeout=20) == 0
-    assert read(str(tmp_path / "kernel")) == NEW, "the confirmed tables stay"
-    assert read(state.rolled_back) is None
-    assert "nft -f" not in (read(str(tmp_path / "kernel.log")) or "")
+    assert read_file(str(tmp_path / "kernel")) == NEW, "the confirmed tables stay"
+    assert read_file(state.rolled_back) is None
+    assert "nft -f" not in (read_file(str(tmp_path / "kernel.log")) or "")
 
 
 def test_a_confirmation_during_the_rollback_waits_and_then_fails(host):
@@ -196,8 +187,8 @@ def test_a_confirmation_during_the_rollback_waits_and_then_fails(host):
         # What the rollback script does while it holds the lock.
         (tmp_path / "kernel").write_text(OLD)
         write(state.rolled_back, "2026-11-25T10:00:00Z\n", 0o600)
-        remove(state.pending)
+        remove_file(state.pending)
     thread.join(timeout=10)
     assert outcome["error"].rolled_back
     assert "(at 2026-11-25T10:00:00Z)" in str(outcome["error"])
-    assert read(str(tmp_path / "firewall.nft")) == "# the last confirmed ruleset\n" + OLD
+    assert read_file(str(tmp_path / "firewall.nft")) == "# the last confirmed ruleset\n" + OLD
