@@ -144,3 +144,16 @@ def test_changelog_sources_use_rst_markup():
                  for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
                  if re.search(r"\b[CMOVP]\(", line)]
     assert not offenders, "Ansible markup in changelog sources:\n" + "\n".join(offenders)
+
+
+def test_the_readme_layout_table_names_every_top_level_folder():
+    """A newcomer finds any folder from the README: its Layout table names each top-level folder
+    of the repository (and each folder of plugins/) as a path in backticks."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    layout = readme.split("## Layout", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"`([^`]+)`", layout))
+    folders = {path.relative_to(ROOT).parts[0] for path in repository_files() if len(path.relative_to(ROOT).parts) > 1}
+    folders |= {"plugins/" + path.relative_to(ROOT).parts[1] for path in repository_files()
+                if path.relative_to(ROOT).parts[0] == "plugins" and len(path.relative_to(ROOT).parts) > 2}
+    missing = sorted(f for f in folders if not any(n.rstrip("/") == f or n.startswith(f + "/") for n in named))
+    assert not missing, "README.md's Layout table does not name: %s" % ", ".join(missing)
