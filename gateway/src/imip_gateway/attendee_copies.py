@@ -16,8 +16,9 @@ from dataclasses import dataclass
 
 import icalendar
 
+from imip_gateway.addresses import from_calendar_address, local_part_of, to_calendar_address
 from imip_gateway.caldav_client import CalDAVClient, CalDAVError, Resource
-from imip_gateway.ical import address_of, attendees_of, events, parse_calendar, recurrence_key
+from imip_gateway.ical import attendees_of, events, parse_calendar, recurrence_key
 
 __all__ = ["DEFAULT_CALENDAR", "Home", "NoCalendarHome", "attendee_copy", "components", "find_copy", "home",
            "new_href", "partstat_of", "set_partstat", "user_names"]
@@ -30,8 +31,8 @@ DEFAULT_CALENDAR = "calendar"
 def user_names(address: str) -> tuple[str, ...]:
     """The Radicale user names an address may log in as: the address (Dovecot-style logins),
     then its local part (plain user names); both are seen in practice."""
-    address = address_of(address)
-    return tuple(dict.fromkeys((address, address.split("@", 1)[0])))
+    address = from_calendar_address(address)
+    return tuple(dict.fromkeys((address, local_part_of(address) if "@" in address else address)))
 
 
 class NoCalendarHome(Exception):
@@ -48,14 +49,14 @@ def partstat_of(component: icalendar.cal.Component | None, attendee: str) -> str
     if component is None:
         return None
     for prop in attendees_of(component):
-        if "mailto:" + address_of(prop) == attendee:
+        if to_calendar_address(prop) == attendee:
             return str(prop.params.get("PARTSTAT", "NEEDS-ACTION")).upper()
     return None
 
 
 def set_partstat(component: icalendar.cal.Component, attendee: str, partstat: str) -> None:
     for prop in attendees_of(component):
-        if "mailto:" + address_of(prop) == attendee:
+        if to_calendar_address(prop) == attendee:
             prop.params["PARTSTAT"] = partstat
             if partstat != "NEEDS-ACTION" and "RSVP" in prop.params:
                 del prop.params["RSVP"]
@@ -151,7 +152,7 @@ class Home:
 
 def home(caldav: CalDAVClient, address: str) -> Home:
     """The user's principal: their address (logins as mail addresses), else its local part."""
-    address = address_of(address)
+    address = from_calendar_address(address)
     for principal in user_names(address):
         try:
             return Home(principal, caldav.list_calendars(principal))

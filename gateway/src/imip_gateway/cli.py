@@ -19,6 +19,7 @@ import sys
 import time
 
 from imip_gateway import __version__, config, db
+from imip_gateway.addresses import strip_mailto
 from imip_gateway.credentials import CredentialError, read_secret
 
 log = logging.getLogger("imip_gateway")
@@ -103,7 +104,7 @@ def _when(epoch) -> str:
 
 def _job_view(row) -> dict:
     return {"id": row["id"], "state": row["state"], "method": row["method"], "reason": row["reason"],
-            "uid": row["uid"], "attendee": row["attendee"].removeprefix("mailto:"), "attempts": row["attempts"],
+            "uid": row["uid"], "attendee": strip_mailto(row["attendee"]), "attempts": row["attempts"],
             "created": _when(row["created"]),
             "next_attempt": _when(row["next_attempt"]) if row["state"] == "pending" else None,
             "last_error": row["last_error"]}
@@ -165,7 +166,7 @@ def retry_job(conn, given: str, now: float) -> tuple:
             shown = conn.execute("SELECT status FROM schedule_status WHERE job_id = ?", (job["id"],)).fetchone()
             if shown is not None:
                 notes.append(f"the organizer's event keeps SCHEDULE-STATUS {shown['status']} for "
-                             f"{job['attendee'].removeprefix('mailto:')} (written when it failed)")
+                             f"{strip_mailto(job['attendee'])} (written when it failed)")
     return job, notes
 
 
@@ -210,7 +211,7 @@ def cmd_retry(args) -> int:
     cfg = _load(args)
     with contextlib.closing(_open_jobs_db(cfg, write=True)) as conn:
         job, notes = retry_job(conn, args.id, time.time())
-    print(f"job {job['id']} ({job['method']} uid={job['uid']} to {job['attendee'].removeprefix('mailto:')}) "
+    print(f"job {job['id']} ({job['method']} uid={job['uid']} to {strip_mailto(job['attendee'])}) "
           f"is pending and due now (it was {job['state']})")
     if job["state"] == "failed" and time.time() - job["created"] > cfg.gateway.retry_days * 86400:
         notes.append(f"it is older than [gateway] retry_days ({cfg.gateway.retry_days}): "
@@ -227,7 +228,7 @@ def cmd_drop(args) -> int:
     cfg = _load(args)
     with contextlib.closing(_open_jobs_db(cfg, write=True)) as conn:
         job = drop_job(conn, args.id, reason, args.status, time.time())
-    print(f"job {job['id']} ({job['method']} uid={job['uid']} to {job['attendee'].removeprefix('mailto:')}) "
+    print(f"job {job['id']} ({job['method']} uid={job['uid']} to {strip_mailto(job['attendee'])}) "
           f"dropped: {reason}; SCHEDULE-STATUS {args.status} queued for the organizer's event")
     print(f"note: {wake_service(cfg)}")
     return 0

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
+from imip_gateway import addresses
+
 DEFAULT_PATH = Path("/etc/imip-gateway/gateway.ini")
 
-_ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
 _DOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]*$")
 
@@ -90,9 +91,9 @@ def _absolute_path(value: str) -> Path | None:
 
 def _address(value: str) -> str:
     value = value.strip()
-    if not _ADDRESS.match(value):
+    if not addresses.is_invitation_address(value):
         raise ValueError(f"expected an email address like calendar-invites@example.test, got {value!r}")
-    local, domain = value.rsplit("@", 1)
+    local, domain = addresses.split_address(value)
     return f"{local}@{domain.lower()}"
 
 
@@ -240,26 +241,20 @@ class InvitationsSection:
 
     @property
     def local_part(self) -> str:
-        return self.address.rsplit("@", 1)[0]
+        return addresses.local_part_of(self.address)
 
     @property
     def domain(self) -> str:
-        return self.address.rsplit("@", 1)[1]
+        return addresses.domain_of(self.address)
 
     def token_address(self, token: str) -> str:
         """`<invite-local>+<token>@<domain>` (Postfix's recipient_delimiter is "+")."""
-        return f"{self.local_part}+{token}@{self.domain}"
+        return addresses.token_address(self.local_part, token, self.domain)
 
     def token_from_address(self, address: str) -> str | None:
-        """The token in a token address of ours, or None when the address is not one."""
-        address = address.strip().lower()
-        if address.startswith("mailto:"):
-            address = address[len("mailto:"):]
-        local, _at, domain = address.rpartition("@")
-        prefix = self.local_part.lower() + "+"
-        if domain != self.domain.lower() or not local.startswith(prefix):
-            return None
-        return local[len(prefix):] or None
+        """The token in a token address of ours (at the invitation address's own domain), or
+        None when the address is not one: addresses.parse_token_address."""
+        return addresses.parse_token_address(address, self.local_part, (self.domain,))
 
 
 @dataclass(frozen=True)
@@ -274,13 +269,10 @@ class Config:
 
     def is_local_address(self, address: str) -> bool:
         """True when a mailto: address (or bare address) is in one of the local domains."""
-        address = address.strip().lower()
-        if address.startswith("mailto:"):
-            address = address[len("mailto:"):]
+        address = addresses.normalise(address)
         if "@" not in address:
             return False
-        domain = address.rsplit("@", 1)[1].rstrip(".")
-        return domain in self.gateway.local_domains
+        return addresses.domain_of(address).rstrip(".") in self.gateway.local_domains
 
 
 def is_loopback(host: str) -> bool:
@@ -356,7 +348,7 @@ def parse(text: str, path: Path | str = DEFAULT_PATH) -> Config:
         raise ConfigError(f"{path}: [imap] user: required when [imap] host is set")
     warnings = []
     invitations = values["invitations"]
-    if invitations["address"].rsplit("@", 1)[1] not in gateway["local_domains"]:
+    if addresses.domain_of(invitations["address"]) not in gateway["local_domains"]:
         warnings.append(f"{path}: [invitations] address {invitations['address']} is not in "
                         f"[gateway] local_domains; replies must still reach its mailbox")
     return Config(

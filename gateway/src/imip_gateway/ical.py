@@ -6,6 +6,8 @@ import datetime as dt
 
 import icalendar
 
+from imip_gateway.addresses import from_calendar_address
+
 
 def parse_calendar(text: str | bytes) -> icalendar.Calendar:
     return icalendar.Calendar.from_ical(text)
@@ -13,18 +15,6 @@ def parse_calendar(text: str | bytes) -> icalendar.Calendar:
 
 def serialize(calendar: icalendar.Calendar) -> str:
     return calendar.to_ical().decode("utf-8")
-
-
-def address_of(cua: object) -> str:
-    """The lower-cased email address of a calendar user address: `MAILTO:Bob@Ext.Test` -> `bob@ext.test`."""
-    text = str(cua).strip()
-    if text.lower().startswith("mailto:"):
-        text = text[len("mailto:"):]
-    return text.lower()
-
-
-def mailto(address: str) -> str:
-    return "mailto:" + address_of(address)
 
 
 def recurrence_key(component: icalendar.cal.Component) -> str:
@@ -59,11 +49,11 @@ def set_attendee_params(text: str, attendee: str, params: dict[str, str | None])
     parameters already have these values).
     """
     calendar = parse_calendar(text)
-    wanted = address_of(attendee)
+    wanted = from_calendar_address(attendee)
     changed = False
     for event in events(calendar):
         for prop in attendees_of(event):
-            if address_of(prop) != wanted:
+            if from_calendar_address(prop) != wanted:
                 continue
             for name, value in params.items():
                 if value is None:

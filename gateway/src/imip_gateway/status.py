@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from imip_gateway import db, statelock
+from imip_gateway.addresses import strip_mailto
 from imip_gateway.config import Config
 from imip_gateway.inbound import status as inbound_status
 from imip_gateway.outbound import spool
@@ -125,7 +126,7 @@ def _oldest_pending(conn, now: float) -> dict | None:
         return None
     return {"job": row["id"], "created": _when(row["created"]), "age_seconds": _age(row["created"], now),
             "method": row["method"], "reason": row["reason"], "uid": row["uid"],
-            "attendee": row["attendee"].removeprefix("mailto:"), "attempts": row["attempts"],
+            "attendee": strip_mailto(row["attendee"]), "attempts": row["attempts"],
             "last_error": row["last_error"], "next_attempt": _when(row["next_attempt"]),
             "last_attempt": _when(row["last_attempt"]),
             # > 0: due for that long without being tried (a stall when the service is alive).
@@ -164,7 +165,7 @@ def _writebacks(conn, now: float) -> dict:
     for row in rows:
         late = now - row["since"] > WRITEBACK_MAX_SECONDS or row["attempts"] > WRITEBACK_MAX_ATTEMPTS
         if worst is None or late:
-            worst = {"job": row["job_id"], "uid": row["uid"], "attendee": row["attendee"].removeprefix("mailto:"),
+            worst = {"job": row["job_id"], "uid": row["uid"], "attendee": strip_mailto(row["attendee"]),
                      "status": row["status"], "attempts": row["attempts"], "last_error": row["last_error"],
                      "waiting_seconds": _age(row["since"], now), "late": late}
             if late:
@@ -186,10 +187,10 @@ def _local_copies(conn, now: float) -> dict:
                                       (now - DAY,)).fetchone()[0],
         "failed_last_24h": conn.execute("SELECT count(*) FROM local_deliveries WHERE state = 'failed'"
                                         " AND last_attempt >= ?", (now - DAY,)).fetchone()[0],
-        "oldest_due": {"uid": oldest["uid"], "attendee": oldest["attendee"].removeprefix("mailto:"),
+        "oldest_due": {"uid": oldest["uid"], "attendee": strip_mailto(oldest["attendee"]),
                        "method": oldest["method"], "attempts": oldest["attempts"], "last_error": oldest["last_error"],
                        "waiting_seconds": _age(oldest["created"], now)} if oldest else None,
-        "last_failure": {"uid": failed["uid"], "attendee": failed["attendee"].removeprefix("mailto:"),
+        "last_failure": {"uid": failed["uid"], "attendee": strip_mailto(failed["attendee"]),
                          "method": failed["method"], "error": failed["last_error"],
                          "time": _when(failed["last_attempt"])} if failed else None,
     }

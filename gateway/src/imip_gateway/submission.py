@@ -29,6 +29,8 @@ from email.generator import BytesGenerator
 from email.message import Message
 from pathlib import Path
 
+from imip_gateway.addresses import split_address
+
 log = logging.getLogger("imip_gateway.smtp")
 
 # RFC 5321 §4.5.3.2.6: wait ten minutes for the reply to the end of DATA (a slow content filter
@@ -69,8 +71,8 @@ def smtp_address(address: str) -> str:
     """The address as it goes into the envelope and the To header: with an ASCII local part, a
     non-ASCII domain as IDNA A-labels (bücher.example -> xn--bcher-kva.example) when that is
     exact; otherwise unchanged (then only SMTPUTF8 carries it)."""
-    local, at, domain = address.rpartition("@")
-    if not at or domain.isascii() or not local.isascii():
+    local, domain = split_address(address)
+    if "@" not in address or domain.isascii() or not local.isascii():
         return address   # a non-ASCII local part needs SMTPUTF8, which carries the domain as it is
     try:
         return f"{local}@{'.'.join(_a_label(label) for label in domain.split('.'))}"

@@ -20,6 +20,7 @@ import uuid
 from dataclasses import dataclass
 
 from imip_gateway import db
+from imip_gateway.addresses import to_calendar_address
 
 db.register("tokens", 1, """
 CREATE TABLE tokens (
@@ -57,14 +58,6 @@ class Token:
     expired: bool = False  # its lifetime is over: a tombstone, kept so a late reply can be forwarded
 
 
-def normalize_attendee(address: str) -> str:
-    """`MAILTO:Bob@Ext.Test` -> `mailto:bob@ext.test`."""
-    address = address.strip()
-    if address.lower().startswith("mailto:"):
-        address = address[len("mailto:"):]
-    return "mailto:" + address.lower()
-
-
 class TokenStore:
     """`ttl_days` (token_ttl_days) lets lookup() tell an expired token at once; without it only
     tokens already marked by expire() (once a day in the service) come back expired."""
@@ -82,7 +75,7 @@ class TokenStore:
         or `now`, whichever is later; never ending while `open_ended` (a series without end).
         """
         now = time.time() if now is None else now
-        attendee = normalize_attendee(attendee)
+        attendee = to_calendar_address(attendee)
         organizer = organizer.strip()
         ttl_from = None if open_ended else max(now, event_end if event_end is not None else now)
         # A savepoint works both inside and outside a caller's transaction.

@@ -21,9 +21,10 @@ from pathlib import Path
 import pytest
 
 from imip_gateway import db
+from imip_gateway.addresses import from_calendar_address
 from imip_gateway.inbound import mime
 from imip_gateway.inbound.events import CalDAVEvents
-from imip_gateway.inbound.ical import cal_address, unfold
+from imip_gateway.inbound.ical import unfold
 from imip_gateway.inbound.itip import parse_itip
 from imip_gateway.inbound.processor import Processor
 from imip_gateway.inbound.state import InboundState
@@ -138,7 +139,7 @@ def _run(name, raw, msg, conn, sent, owner, href, radicale, folder, outcome, ext
         itip = parse_itip(part.text, part.method_param)
         inst = itip.instances[0]
         uid = inst.uid or f"no-uid-{name}"
-        attendee = cal_address(inst.attendees[0].value) if inst.attendees else "someone@external.test"
+        attendee = from_calendar_address(inst.attendees[0].value) if inst.attendees else "someone@external.test"
         owner.put(href, _stored_event(uid, attendee, inst.sequence or 0, inst.recurrence_id is not None))
         token = TokenStore(conn).token_for(m.ORGANIZER, f"mailto:{attendee}", uid)
         settings = make_settings()

@@ -23,6 +23,8 @@ import re
 from dataclasses import dataclass, field
 from email.message import Message
 
+from imip_gateway.addresses import domain_of
+
 __all__ = ["AuthVerdict", "POLICIES", "aligned", "evaluate", "parse_results"]
 
 POLICIES = ("off", "warn", "require_dkim_or_spf", "require_dmarc")
@@ -50,8 +52,7 @@ class Result:
 
 
 def _domain_of(value: str) -> str:
-    value = value.strip('"').strip().lower().rstrip(".")
-    return value.rsplit("@", 1)[-1]
+    return domain_of(value.strip('"').strip().lower().rstrip("."))
 
 
 def parse_results(msg: Message, authserv_id: str) -> list[Result] | None:

@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass, field
 from email.message import Message
 
+from imip_gateway.addresses import local_part_of, normalise
+
 from . import mime
 from .recipients import header_text
 
@@ -75,7 +77,7 @@ def detect_bounce(msg: Message) -> Bounce | None:
             if ";" in recipient:
                 recipient = recipient.split(";", 1)[1]
             if recipient.strip():
-                recipients.append(recipient.strip().strip("<>").lower())
+                recipients.append(normalise(recipient.strip().strip("<>")))
             status = status or (str(block.get("Status", "")).strip() or None)
     return Bounce(failed, recipients, status, mime.returned_message(msg))
 
@@ -96,7 +98,7 @@ def plain_bounce(msg: Message) -> Bounce | None:
     Delivered-To: the invitation went out with the token address as envelope sender), so no
     returned message is needed. Delay warnings are not failures."""
     sender = email.utils.parseaddr(header_text(msg.get("From", "")))[1].lower()
-    from_daemon = sender.rpartition("@")[0] in DAEMON_LOCAL_PARTS
+    from_daemon = local_part_of(sender) in DAEMON_LOCAL_PARTS
     null_sender = str(msg.get("Return-Path", "")).strip() == "<>"
     subject = header_text(msg.get("Subject", ""))
     if not from_daemon and not (null_sender and FAILURE_SUBJECT.search(subject)):

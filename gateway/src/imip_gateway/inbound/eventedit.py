@@ -11,7 +11,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from .ical import Component, ICalError, Property, cal_address
+from imip_gateway.addresses import from_calendar_address, normalise
+
+from .ical import Component, ICalError, Property
 from .itip import instant_key
 from .recurrence import Frame, frame_of, is_instance
 
@@ -58,9 +60,9 @@ def recurring(comp: Component) -> bool:
 
 
 def attendee_on(comp: Component, address: str) -> Property | None:
-    address = address.lower()
+    address = normalise(address)
     for att in comp.get_all("ATTENDEE"):
-        if cal_address(att.value) == address:
+        if from_calendar_address(att.value) == address:
             return att
     return None
 

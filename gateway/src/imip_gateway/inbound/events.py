@@ -13,10 +13,10 @@ from __future__ import annotations
 import sqlite3
 from urllib.parse import unquote
 
+from imip_gateway.addresses import from_calendar_address
 from imip_gateway.attendee_copies import user_names
 from imip_gateway.caldav_client import CalDAVClient, CalDAVError, PreconditionFailed, _has_uid
 
-from .ical import cal_address
 from .processor import StoredEvent, TransientError
 
 __all__ = ["CalDAVEvents"]
@@ -31,7 +31,7 @@ class CalDAVEvents:
     def _principals(organizer: str) -> list[str]:
         """The organizer's Radicale principals (attendee_copies.user_names: the address, then its
         local part)."""
-        return list(user_names(cal_address(organizer)))
+        return list(user_names(from_calendar_address(organizer)))
 
     def _known_hrefs(self, uid: str, principals: list[str]) -> list[str]:
         """Hrefs the outbound snapshots know for `uid`, only those under one of `principals`:

@@ -14,6 +14,8 @@ import email.utils
 from email.message import EmailMessage, Message
 from email.policy import SMTP
 
+from imip_gateway.addresses import domain_of, is_header_safe
+
 from .recipients import header_text
 
 __all__ = ["LOOP_HEADER", "build_forward"]
@@ -38,7 +40,7 @@ def _sender(original: Message) -> tuple[str, str]:
         value = original.get(name)
         if value:
             display, addr = email.utils.parseaddr(header_text(value))
-            if addr and addr.count("@") == 1 and addr.isascii() and addr.isprintable() and " " not in addr:
+            if is_header_safe(addr):
                 return display, addr
     return "", ""
 
@@ -65,7 +67,7 @@ def build_forward(
     display, sender = _sender(original)
     who = _clean(f"{display} <{sender}>" if display else sender) or "Someone"
     subject = _clean(header_text(original.get("Subject", "")), 150) or "(no subject)"
-    domain = invitation_address.rpartition("@")[2] or "localhost"
+    domain = domain_of(invitation_address) or "localhost"
 
     msg = EmailMessage(policy=SMTP)
     msg["From"] = email.utils.formataddr((_clean(f"{site_name} calendar invitations", 80), invitation_address))

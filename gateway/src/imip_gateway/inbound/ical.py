@@ -262,16 +262,6 @@ def parse(text: str) -> Component:
     return root
 
 
-def cal_address(value: str | None) -> str:
-    """`MAILTO:Bob@X` / `mailto:bob@x` / `bob@x` → `bob@x` (lower-cased, no scheme)."""
-    if not value:
-        return ""
-    value = value.strip()
-    if value[:7].lower() == "mailto:":
-        value = value[7:]
-    return value.strip().lower()
-
-
 def unescape_text(value: str) -> str:
     """TEXT value escapes (RFC 5545 §3.3.11): \\n \\N \\, \\; \\\\."""
     out = []

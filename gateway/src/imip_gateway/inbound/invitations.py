@@ -26,20 +26,20 @@ by the outbound half (outbound.replies).
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import Message
 
 import icalendar
 
+from imip_gateway.addresses import domain_of, from_calendar_address, is_address, same_address, to_calendar_address
 from imip_gateway.attendee_copies import (NoCalendarHome, attendee_copy, components, find_copy, home, new_href,
                                           user_names)
 from imip_gateway.caldav_client import CalDAVClient, CalDAVError, PreconditionFailed
-from imip_gateway.ical import address_of, parse_calendar
+from imip_gateway.ical import parse_calendar
 
 from . import authres, mime
-from .ical import ICalError, cal_address
+from .ical import ICalError
 from .itip import ItipMessage, parse_itip
 
 __all__ = ["HANDOFF_HEADER", "Invitations", "Verdict", "handoff_recipient"]
@@ -51,7 +51,6 @@ APPLIED_METHODS = ("REQUEST", "ADD", "CANCEL")
 PUT_ATTEMPTS = 5
 # A move in time asks the attendee again (the properties RFC 5546 §2.1.4 lists first).
 TIME_PROPERTIES = ("DTSTART", "DTEND", "DURATION", "RRULE", "RDATE", "EXDATE")
-_PLAIN_ADDRESS = re.compile(r"[a-z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-z0-9-]+(\.[a-z0-9-]+)*")
 # CalDAV answers that no retry changes.
 PERMANENT = (400, 403, 404, 405, 409, 415, 422)
 
@@ -63,7 +62,7 @@ def handoff_recipient(raw: bytes) -> str | None:
     if not colon or name.strip().lower() != HANDOFF_HEADER.lower().encode():
         return None
     address = value.strip().decode("ascii", "replace").lower()
-    return address if _PLAIN_ADDRESS.fullmatch(address) else None
+    return address if is_address(address) else None
 
 
 class CalendarUnreachable(Exception):
@@ -173,7 +172,7 @@ class Invitations:
         """Check the handed-over message and write the recipient's copy; CalendarUnreachable when
         CalDAV is down (retried), otherwise a Verdict (the message is then filed)."""
         settings = self.settings
-        if recipient == settings.invitation_address.lower() or not settings.is_local(recipient):
+        if same_address(recipient, settings.invitation_address) or not settings.is_local(recipient):
             return Verdict("rejected", f"the hand-off names {recipient}, not a local user")
         opted = set(user_names(recipient)) & set(settings.opt_out_users)
         if opted:
@@ -216,16 +215,16 @@ class Invitations:
             return Verdict("ignored", f"METHOD:{method or '(none)'} to a local user: nothing to apply", uid)
         if len(itip.uids) != 1:
             return Verdict("rejected", f"{len(itip.uids)} UIDs in one {method} (one expected)", uid)
-        organizer = cal_address(itip.organizer)
-        if not _PLAIN_ADDRESS.fullmatch(organizer):
+        organizer = from_calendar_address(itip.organizer)
+        if not is_address(organizer):
             return Verdict("rejected", f"ORGANIZER {organizer or '(none)'} is not a mail address", uid)
         if self.settings.is_local(organizer):
             return Verdict("ignored", f"organizer {organizer} is a local user: the gateway keeps colleagues' "
                            "copies itself", uid)
-        if not any(cal_address(a.value) == recipient for inst in itip.instances for a in inst.attendees):
+        if not any(from_calendar_address(a.value) == recipient for inst in itip.instances for a in inst.attendees):
             return Verdict("rejected", f"{recipient} is not an ATTENDEE of the event", uid)
         verdict = authres.evaluate(msg, self.settings.auth_policy, self.settings.authserv_id,
-                                   organizer.rpartition("@")[2])
+                                   domain_of(organizer))
         if not verdict.passed:
             return Verdict("rejected", f"sender authentication: {verdict.note}", uid)
         if verdict.note.startswith("warning"):
@@ -235,8 +234,8 @@ class Invitations:
     # ------------------------------------------------------------------ the copy
     def _write(self, calendar: icalendar.Calendar, text: str, itip: ItipMessage, recipient: str, uid: str) -> Verdict:
         method = itip.method
-        attendee = "mailto:" + recipient
-        organizer = cal_address(itip.organizer)
+        attendee = to_calendar_address(recipient)
+        organizer = from_calendar_address(itip.organizer)
         where = home(self.caldav, recipient)
         if method == "ADD":
             calendar = _added_instances(calendar)
@@ -246,7 +245,8 @@ class Invitations:
             found = find_copy(self.caldav, where, uid)
             held = components(parse_calendar(found.text)) if found is not None else {}
             if found is not None:
-                owner = next((address_of(c.get("ORGANIZER")) for c in held.values() if c.get("ORGANIZER")), "")
+                owner = next((from_calendar_address(c.get("ORGANIZER")) for c in held.values()
+                              if c.get("ORGANIZER")), "")
                 if owner != organizer:
                     return Verdict("rejected", f"UID {uid} in {recipient}'s calendar belongs to "
                                    f"{owner or 'the user (no ORGANIZER)'}, not {organizer}: left as it is", uid)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import logging
-import re
 import time
 import traceback
 from collections.abc import Callable
@@ -21,9 +20,11 @@ from dataclasses import dataclass, field
 from email.message import Message
 from typing import Protocol
 
+from imip_gateway.addresses import base_local_part, domain_of, from_calendar_address, is_address, split_address
+
 from . import authres, dsn, eventedit, mime
 from .forward import LOOP_HEADER, build_forward
-from .ical import ICalError, cal_address, parse
+from .ical import ICalError, parse
 from .invitations import CalendarUnreachable, Invitations, handoff_recipient
 from .itip import PARTSTATS, Instance, ItipMessage, parse_itip
 from .recipients import InviteAddress, TokenCandidate, header_text, token_candidates
@@ -47,8 +48,6 @@ PUT_ATTEMPTS = 5
 # Clocks of senders run ahead by minutes at most; a DTSTAMP or Date further ahead than this is
 # read as its arrival time, or one reply dated 2099 would make every later one look older.
 CLOCK_SKEW = dt.timedelta(minutes=5)
-# An address the gateway may write to on a stranger's word: ASCII, no quotes, spaces or controls.
-_PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.?")
 
 
 class TransientError(Exception):
@@ -364,8 +363,8 @@ class Processor:
         if token is None:
             return self._unknown(candidates, itip)
 
-        base = dict(token=token.token, uid=token.uid, attendee=cal_address(token.attendee))
-        organizer_addr = cal_address(token.organizer)
+        base = dict(token=token.token, uid=token.uid, attendee=from_calendar_address(token.attendee))
+        organizer_addr = from_calendar_address(token.organizer)
 
         def rejected(reason: str, forward: bool = True, details: str = "") -> Decision:
             return Decision(REJECTED, "rejected", reason, **base,
@@ -386,7 +385,7 @@ class Processor:
         method = itip.method
 
         # Authenticated for the domain of the attendee the token was issued to (not the From).
-        attendee_domain = (base["attendee"] or "").rpartition("@")[2] or None
+        attendee_domain = domain_of(base["attendee"] or "") or None
         verdict = authres.evaluate(msg, settings.auth_policy, settings.authserv_id, attendee_domain)
         if not verdict.passed:
             return rejected(f"sender authentication: {verdict.note}")
@@ -472,10 +471,10 @@ class Processor:
             if prop is None:
                 continue
             for value in (prop.param("EMAIL"), prop.value):
-                address = cal_address(value)
-                local, _at, domain = address.rpartition("@")
-                if (not _PLAIN_ADDRESS.fullmatch(address) or domain.rstrip(".") not in self.invite.domains
-                        or local.partition("+")[0] == self.invite.local):
+                address = from_calendar_address(value)
+                local, domain = split_address(address)
+                if (not is_address(address, root_dot=True) or domain.rstrip(".") not in self.invite.domains
+                        or base_local_part(local) == self.invite.local):
                     continue
                 return address
         return None
@@ -486,7 +485,7 @@ class Processor:
         again (the outbound half queues it), nothing is written."""
         if itip.uids != {token.uid}:
             return rejected(f"calendar UID {', '.join(sorted(itip.uids)) or '(none)'} is not the token's UID")
-        asking = {cal_address(a.value) for inst in itip.instances for a in inst.attendees}
+        asking = {from_calendar_address(a.value) for inst in itip.instances for a in inst.attendees}
         if asking != {base["attendee"]}:
             return rejected(f"REFRESH from {', '.join(sorted(asking)) or 'nobody'}, not the token's attendee")
         return Decision(PROCESSED, "refreshed", self.refresh(token.organizer, token.uid, base["attendee"]), **base)
@@ -499,8 +498,9 @@ class Processor:
         for inst in itip.instances:
             if len(inst.attendees) != 1:
                 return rejected(f"{len(inst.attendees)} VEVENT-level ATTENDEEs (a REPLY has exactly one)")
-            if cal_address(inst.attendees[0].value) != attendee:
-                return rejected(f"attendee {cal_address(inst.attendees[0].value)} is not the token's attendee")
+            replying = from_calendar_address(inst.attendees[0].value)
+            if replying != attendee:
+                return rejected(f"attendee {replying} is not the token's attendee")
             partstat = (inst.attendees[0].param("PARTSTAT") or "").upper()
             if partstat not in PARTSTATS:
                 return rejected(f"PARTSTAT {partstat or '(none)'} is not a VEVENT participation status")
@@ -545,7 +545,7 @@ class Processor:
         first = eventedit.master(calendar) or (eventedit.events(calendar) or [None])[0]
         if first is None:
             return ctx.rejected("stored object has no VEVENT")
-        stored_org = cal_address(first.value("ORGANIZER"))
+        stored_org = from_calendar_address(first.value("ORGANIZER"))
         if stored_org != ctx.organizer:
             return ctx.rejected(f"the event's organizer is now {stored_org or '(none)'}, not the token's")
         return stored, calendar
@@ -628,7 +628,7 @@ class Processor:
                 break
         if token is None:
             return Decision(REJECTED, "bounce", "bounce of a message without a known token; not forwarded")
-        attendee = cal_address(token.attendee)
+        attendee = from_calendar_address(token.attendee)
         base = dict(token=token.token, uid=token.uid, attendee=attendee)
         for _attempt in range(PUT_ATTEMPTS):
             stored = self.events.find(token.organizer, token.uid)

@@ -9,15 +9,15 @@ X-Original-To and Dovecot in Delivered-To.
 from __future__ import annotations
 
 import email.utils
-import re
 from dataclasses import dataclass
 from email.header import decode_header, make_header
 from email.message import Message
 
+from imip_gateway.addresses import parse_token_address, split_address
+
 __all__ = ["TokenCandidate", "InviteAddress", "token_candidates", "header_text"]
 
 HEADER_ORDER = ("X-Original-To", "Delivered-To", "To", "Cc")
-_TOKEN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=-]{0,127}$")
 
 
 @dataclass(frozen=True)
@@ -35,23 +35,15 @@ class InviteAddress:
 
     @classmethod
     def from_config(cls, address: str, local_domains=()) -> InviteAddress:
-        local, _at, domain = address.strip().rpartition("@")
+        local, domain = split_address(address.strip())
         domains = {d.strip().lower() for d in local_domains if d and d.strip()}
         domains.add(domain.lower())
         return cls(local.lower(), frozenset(domains))
 
     def token_of(self, address: str) -> str | None:
-        """The token of `local+token@domain` (case-insensitive local part and domain)."""
-        address = address.strip().strip("<>")
-        if address[:7].lower() == "mailto:":
-            address = address[7:]
-        local, at, domain = address.rpartition("@")
-        if not at or domain.lower().rstrip(".") not in self.domains:
-            return None
-        base, plus, token = local.partition("+")
-        if not plus or base.lower() != self.local or not _TOKEN.match(token):
-            return None
-        return token.lower()
+        """The token of `local+token@domain` (case-insensitive local part and domain), by
+        addresses.parse_token_address."""
+        return parse_token_address(address, self.local, self.domains)
 
     def address(self, domain: str | None = None) -> str:
         return f"{self.local}@{domain or sorted(self.domains)[0]}"

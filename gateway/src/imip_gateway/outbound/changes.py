@@ -22,8 +22,9 @@ import time
 from dataclasses import dataclass
 
 from imip_gateway import db
+from imip_gateway.addresses import from_calendar_address, strip_mailto
 from imip_gateway.config import Config
-from imip_gateway.ical import address_of, events, parse_calendar, recurrence_key
+from imip_gateway.ical import events, parse_calendar, recurrence_key
 from imip_gateway.outbound import local, replies, sequences
 from imip_gateway.outbound.itip import build_itip
 from imip_gateway.outbound.message import display_fields
@@ -247,9 +248,9 @@ def _queue_answer(conn, cfg: Config, change: sqlite3.Row, uid: str, answer, copy
     """A local user answered in their copy: to a local organizer's event (outbound.local), or by
     mail to an outside organizer (outbound.replies) unless the user answers with their own client."""
     organizer, attendee = answer[0], answer[1]
-    who = attendee[len("mailto:"):]
+    who = strip_mailto(attendee)
     due = now + MOVE_GRACE_SECONDS if deleted else now
-    if cfg.is_local_address(address_of(organizer)):
+    if cfg.is_local_address(from_calendar_address(organizer)):
         local.queue_answer(conn, change["id"], uid, answer, copy_text, now=now, due=due, deleted=deleted)
         _finish(conn, change["id"], "done", f"answer of {who} in their copy", now)
         return 1
@@ -259,7 +260,8 @@ def _queue_answer(conn, cfg: Config, change: sqlite3.Row, uid: str, answer, copy
                 f" ({sorted(opted_out)[0]}; their client answers)", now)
         return 0
     replies.queue(conn, cfg, change, uid, answer, copy_text, now=now, due=due, deleted=deleted)
-    _finish(conn, change["id"], "done", f"answer of {who} in their copy: REPLY to {address_of(organizer)}", now)
+    _finish(conn, change["id"], "done",
+            f"answer of {who} in their copy: REPLY to {from_calendar_address(organizer)}", now)
     return 1
 
 
@@ -314,7 +316,7 @@ def _token(tokens: TokenStore, organizer_cua: str, action: Action, sources: Sour
 def queue_jobs(conn, cfg: Config, change: sqlite3.Row, plan: Plan, sources: Sources, now: float) -> int:
     organizer = plan.organizer
     organizer_cua = str(organizer).strip()
-    organizer_name = str(organizer.params.get("CN", "")) or address_of(organizer)
+    organizer_name = str(organizer.params.get("CN", "")) or from_calendar_address(organizer)
     tokens = TokenStore(conn)
     decided = _Sequences(conn, sources.uid, plan, now)
     for position, action in enumerate(plan.actions):
@@ -332,6 +334,6 @@ def queue_jobs(conn, cfg: Config, change: sqlite3.Row, plan: Plan, sources: Sour
             organizer_name=organizer_name, attendee=action.attendee, token=token, calendar=itip,
             display=json.dumps(display), sequences=json.dumps(seqs), due=_due(action, now))
         log.info("queued job=%s %s (%s) uid=%s attendee=%s sequence=%s message_id=%s", job_id, action.method,
-                 action.reason, sources.uid, action.attendee[len("mailto:"):],
+                 action.reason, sources.uid, strip_mailto(action.attendee),
                  ",".join(str(seqs[k]) for k in action.keys), message_id)
     return len(plan.actions)

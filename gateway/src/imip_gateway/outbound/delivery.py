@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from email.message import Message
 
 from imip_gateway import db
+from imip_gateway.addresses import from_calendar_address, strip_mailto
 from imip_gateway.config import Config
-from imip_gateway.ical import address_of
 from imip_gateway.outbound import sequences
 from imip_gateway.outbound.itip import stamp
 from imip_gateway.outbound.message import Envelope, build_message
@@ -67,9 +67,9 @@ def envelope_for(cfg: Config, job: sqlite3.Row) -> Envelope:
     return Envelope(
         job_id=job["id"], message_id=job["message_id"], method=job["method"], reason=job["reason"],
         attendee=job["attendee"], organizer_name=job["organizer_name"] or "",
-        organizer_address=job["organizer"].split(":", 1)[-1] if ":" in job["organizer"] else job["organizer"],
+        organizer_address=strip_mailto(job["organizer"]),   # as on the event: case kept
         token_address="" if reply else cfg.invitations.token_address(job["token"]),
-        from_address=job["attendee"][len("mailto:"):] if reply else cfg.invitations.address,
+        from_address=strip_mailto(job["attendee"]) if reply else cfg.invitations.address,
         site_name=cfg.gateway.site_name, instance_id=cfg.gateway.instance_id)
 
 
@@ -144,11 +144,11 @@ def _submit(cfg: Config, submitter: Submitter, job: sqlite3.Row, message: Messag
     the gateway with the token (the From header stays the invitation address). A REPLY goes from
     the local user who answered to the organizer, and its bounce to that user."""
     if job["method"] == "REPLY":
-        sender = smtp_address(job["attendee"][len("mailto:"):])
-        recipient = smtp_address(address_of(job["organizer"]))
+        sender = smtp_address(strip_mailto(job["attendee"]))
+        recipient = smtp_address(from_calendar_address(job["organizer"]))
     else:
         sender = cfg.invitations.token_address(job["token"])
-        recipient = smtp_address(job["attendee"][len("mailto:"):])
+        recipient = smtp_address(strip_mailto(job["attendee"]))
     try:
         return submitter.send(message, sender, recipient)
     # A bug must cost one job, not the queue.
@@ -187,7 +187,7 @@ def _record(conn: sqlite3.Connection, cfg: Config, job: sqlite3.Row, outcome: Ou
 
 
 def _log_outcome(conn: sqlite3.Connection, cfg: Config, job: sqlite3.Row, outcome: Outcome) -> None:
-    attendee = job["attendee"][len("mailto:"):]
+    attendee = strip_mailto(job["attendee"])
     if outcome.ok:
         log.info("sent message_id=%s job=%s %s uid=%s attendee=%s smtp=%s:%d: %s", job["message_id"],
                  job["id"], job["method"], job["uid"], attendee, cfg.smtp.host, cfg.smtp.port, outcome.detail)

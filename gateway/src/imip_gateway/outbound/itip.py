@@ -24,7 +24,8 @@ from dataclasses import dataclass
 import icalendar
 
 from imip_gateway import __version__
-from imip_gateway.ical import address_of, attendees_of, events, recurrence_key
+from imip_gateway.addresses import MAILTO, from_calendar_address, to_calendar_address
+from imip_gateway.ical import attendees_of, events, recurrence_key
 
 PRODID = f"-//imip.server//imip-gateway {__version__}//EN"
 SCHEDULING_PARAMS = ("SCHEDULE-AGENT", "SCHEDULE-STATUS", "SCHEDULE-FORCE-SEND")
@@ -37,11 +38,11 @@ def _strip_params(prop) -> None:
 
 
 def _token_organizer(organizer: icalendar.vCalAddress, token_address: str) -> icalendar.vCalAddress:
-    value = icalendar.vCalAddress("mailto:" + token_address)
+    value = icalendar.vCalAddress(MAILTO + token_address)   # the token address keeps its case
     name = organizer.params.get("CN")
     if name:
         value.params["CN"] = str(name)
-    value.params["EMAIL"] = address_of(organizer)
+    value.params["EMAIL"] = from_calendar_address(organizer)
     return value
 
 
@@ -91,7 +92,7 @@ def build_itip(source: icalendar.Calendar, *, method: str, keys: tuple[str, ...]
     organizer_address = None
     for original in (c for c in events(source) if recurrence_key(c) in keys):
         if original.get("ORGANIZER") is not None:
-            organizer_address = address_of(original.get("ORGANIZER"))
+            organizer_address = from_calendar_address(original.get("ORGANIZER"))
         event = _event_copy(original, mailing, organizer_address)
         if mailing.method == "REQUEST" and not recurrence_key(original):
             _exclude_instances_not_mailed(event, source, keys)
@@ -136,9 +137,9 @@ def _event_copy(original: icalendar.cal.Component, mailing: _Mailing, organizer_
         event.add("ORGANIZER", _token_organizer(organizer, mailing.token_address), encode=False)
     key = recurrence_key(original)
     for prop in attendees_of(original):
-        address = address_of(prop)
-        if mailing.method == "CANCEL" and mailing.cancel_only_attendee and "mailto:" + address != mailing.attendee \
-                and address != organizer_address:
+        address = from_calendar_address(prop)
+        if mailing.method == "CANCEL" and mailing.cancel_only_attendee \
+                and to_calendar_address(address) != mailing.attendee and address != organizer_address:
             continue
         if organizer_address is not None and address == organizer_address:
             rewritten = _token_organizer(prop, mailing.token_address)
@@ -149,7 +150,7 @@ def _event_copy(original: icalendar.cal.Component, mailing: _Mailing, organizer_
             continue
         clone = copy.deepcopy(prop)
         _strip_params(clone)
-        if mailing.method == "REQUEST" and "mailto:" + address in mailing.recipients:
+        if mailing.method == "REQUEST" and to_calendar_address(address) in mailing.recipients:
             _ask(clone, key in mailing.reask_keys)
         event.add("ATTENDEE", clone, encode=False)
     event.add("SEQUENCE", mailing.sequences.get(key, 0))

@@ -42,9 +42,10 @@ import time
 import uuid
 
 from imip_gateway import db
+from imip_gateway.addresses import from_calendar_address, is_mailto, strip_mailto, to_calendar_address
 from imip_gateway.attendee_copies import NoCalendarHome, attendee_copy, find_copy, home, new_href, partstat_of
 from imip_gateway.caldav_client import CalDAVClient, CalDAVError, PreconditionFailed
-from imip_gateway.ical import address_of, attendees_of, events, recurrence_key
+from imip_gateway.ical import attendees_of, events, recurrence_key
 from imip_gateway.inbound import eventedit
 from imip_gateway.inbound.ical import ICalError, parse as parse_raw
 from imip_gateway.outbound.delivery import backoff
@@ -68,13 +69,13 @@ def queue(conn: sqlite3.Connection, change_id: str, plan: Plan, sources, *, now:
 
     sources: the versions the plan was made from; due_for(action) -> when the row becomes due (a deleted
     event's CANCEL waits as its mail does, in case the event is being moved)."""
-    organizer = "mailto:" + address_of(plan.organizer)
+    organizer = to_calendar_address(plan.organizer)
     for position, action in enumerate(plan.actions):
         calendar = sources.of(action)
         sequences = {recurrence_key(c): int(c.get("SEQUENCE", 0) or 0) for c in events(calendar)
                      if recurrence_key(c) in action.keys}
         itip = build_itip(calendar, method=action.method, keys=action.keys, attendee=action.attendee,
-                          token_address=address_of(plan.organizer), sequences=sequences,
+                          token_address=from_calendar_address(plan.organizer), sequences=sequences,
                           cancel_only_attendee=action.reason in ("removed", "instance removed"),
                           recipients=frozenset(plan.recipients), reask_keys=frozenset(plan.reask_keys))
         reask = sorted(set(action.keys) & plan.reask_keys) if action.method == "REQUEST" else []
@@ -85,7 +86,7 @@ def queue(conn: sqlite3.Connection, change_id: str, plan: Plan, sources, *, now:
             (row_id, change_id, now, position, action.method, action.reason, sources.uid, organizer, action.attendee,
              itip, json.dumps(reask), due_for(action)))
         log.info("queued local copy=%s %s (%s) uid=%s attendee=%s", row_id, action.method, action.reason,
-                 sources.uid, action.attendee[len("mailto:"):])
+                 sources.uid, strip_mailto(action.attendee))
     return len(plan.actions)
 
 
@@ -99,15 +100,15 @@ def answer_in_copy(old, new, *, owner: str, policy: Policy) -> tuple[str, str, d
         return None
     comps = {recurrence_key(c): c for c in events(source)}
     organizer = organizer_of(comps)
-    if organizer is None or not str(organizer).lower().startswith("mailto:"):
+    if organizer is None or not is_mailto(organizer):
         return None
     if policy.owner_is_organizer(organizer, owner):
         return None
-    attendee = next((a for c in comps.values() for a in (address_of(p) for p in attendees_of(c))
+    attendee = next((a for c in comps.values() for a in (from_calendar_address(p) for p in attendees_of(c))
                      if owner.lower() in user_names(a)), None)
     if attendee is None:
         return None
-    who = "mailto:" + attendee
+    who = to_calendar_address(attendee)
     before = {recurrence_key(c): c for c in events(old)} if old is not None else {}
     answers = {}
     for key, component in comps.items():
@@ -120,7 +121,7 @@ def answer_in_copy(old, new, *, owner: str, policy: Policy) -> tuple[str, str, d
         was = partstat_of(before.get(key) or (before.get("") if key else None), who)
         if now_ and now_ != "NEEDS-ACTION" and now_ != was:
             answers[key] = now_
-    return ("mailto:" + address_of(organizer), who, answers) if answers else None
+    return (to_calendar_address(organizer), who, answers) if answers else None
 
 
 def queue_answer(conn: sqlite3.Connection, change_id: str, uid: str, answer, copy_text: str, *, now: float,
@@ -133,15 +134,15 @@ def queue_answer(conn: sqlite3.Connection, change_id: str, uid: str, answer, cop
         " calendar, answers, state, attempts, next_attempt) VALUES (?, ?, ?, 0, 'REPLY', ?, ?, ?, ?, ?, ?, 'pending', 0, ?)",
         (row_id, change_id, now, "deleted" if deleted else "answered", uid, organizer, attendee, copy_text,
          json.dumps(answers, sort_keys=True), due))
-    log.info("queued local answer=%s uid=%s attendee=%s organizer=%s: %s", row_id, uid, attendee[len("mailto:"):],
-             organizer[len("mailto:"):], ", ".join(f"{k or 'series'} {v}" for k, v in sorted(answers.items())))
+    log.info("queued local answer=%s uid=%s attendee=%s organizer=%s: %s", row_id, uid, strip_mailto(attendee),
+             strip_mailto(organizer), ", ".join(f"{k or 'series'} {v}" for k, v in sorted(answers.items())))
 
 
 def _others_answers(component, attendee: str) -> dict[str, str]:
     if component is None:
         return {}
-    return {"mailto:" + address_of(p): str(p.params.get("PARTSTAT", "NEEDS-ACTION")).upper()
-            for p in attendees_of(component) if "mailto:" + address_of(p) != attendee}
+    return {to_calendar_address(p): str(p.params.get("PARTSTAT", "NEEDS-ACTION")).upper()
+            for p in attendees_of(component) if to_calendar_address(p) != attendee}
 
 
 def queue_answers_shown(conn: sqlite3.Connection, change_id: str, old, new, *, owner: str, policy: Policy,
@@ -154,15 +155,15 @@ def queue_answers_shown(conn: sqlite3.Connection, change_id: str, old, new, *, o
     before = {recurrence_key(c): c for c in events(old)}
     comps = {recurrence_key(c): c for c in events(new)}
     organizer = organizer_of(comps)
-    if organizer is None or not str(organizer).lower().startswith("mailto:") \
-            or not policy.is_local(address_of(organizer)) or not policy.owner_is_organizer(organizer, owner):
+    if organizer is None or not is_mailto(organizer) \
+            or not policy.is_local(from_calendar_address(organizer)) or not policy.owner_is_organizer(organizer, owner):
         return 0
     plan = Plan(uid=next((str(c.get("UID")) for c in comps.values() if c.get("UID") is not None), None),
                 organizer=organizer)
-    for attendee in sorted({"mailto:" + address_of(a) for c in comps.values() for a in attendees_of(c)
-                            if policy.is_recipient(a, address_of(organizer))}):
+    for attendee in sorted({to_calendar_address(a) for c in comps.values() for a in attendees_of(c)
+                            if policy.is_recipient(a, from_calendar_address(organizer))}):
         keys = {k for k, c in comps.items() if str(c.get("STATUS", "")).upper() != "CANCELLED"
-                and any("mailto:" + address_of(a) == attendee for a in attendees_of(c))}
+                and any(to_calendar_address(a) == attendee for a in attendees_of(c))}
         if any(_others_answers(before.get(k), attendee) != _others_answers(comps[k], attendee) for k in keys):
             plan.add("REQUEST", attendee, keys, "new", "answers", significant=set())
     plan.recipients = {a.attendee for a in plan.actions}
@@ -183,7 +184,7 @@ def _answered(organizer_text: str, copy_text: str, attendee: str, answers: dict[
     calendar = parse_raw(organizer_text)
     copy_ = parse_raw(copy_text)
     zones = eventedit.vtimezones(copy_)
-    address = address_of(attendee)
+    address = from_calendar_address(attendee)
     changed = False
     for component in eventedit.events(copy_):
         target = eventedit.locate(calendar, component.get("RECURRENCE-ID"), zones)
@@ -275,7 +276,7 @@ def process(conn: sqlite3.Connection, caldav: CalDAVClient, *, base_seconds: flo
                          " last_error = NULL, href = ? WHERE id = ?",
                          (now, now, href, row["id"]))
         log.info("local copy=%s %s (%s) uid=%s attendee=%s: %s", row["id"], row["method"], row["reason"], row["uid"],
-                 row["attendee"][len("mailto:"):], outcome)
+                 strip_mailto(row["attendee"]), outcome)
         finished += 1
     return finished
 
@@ -285,7 +286,7 @@ def _fail(conn: sqlite3.Connection, row: sqlite3.Row, why: str, now: float) -> N
         conn.execute("UPDATE local_deliveries SET state = 'failed', last_attempt = ?, attempts = attempts + 1,"
                      " last_error = ? WHERE id = ?", (now, why[:300], row["id"]))
     log.error("local copy=%s %s uid=%s attendee=%s failed: %s", row["id"], row["method"], row["uid"],
-              row["attendee"][len("mailto:"):], why)
+              strip_mailto(row["attendee"]), why)
 
 
 def _defer(conn: sqlite3.Connection, row: sqlite3.Row, why: str, base_seconds: float, now: float) -> None:
@@ -294,4 +295,4 @@ def _defer(conn: sqlite3.Connection, row: sqlite3.Row, why: str, base_seconds: f
         conn.execute("UPDATE local_deliveries SET attempts = ?, last_attempt = ?, last_error = ?, next_attempt = ?"
                      " WHERE id = ?", (attempts, now, why[:300], now + backoff(attempts, base_seconds), row["id"]))
     log.warning("local copy=%s uid=%s attendee=%s: attempt %d failed, will retry: %s", row["id"], row["uid"],
-                row["attendee"][len("mailto:"):], attempts, why)
+                strip_mailto(row["attendee"]), attempts, why)

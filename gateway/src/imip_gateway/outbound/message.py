@@ -33,6 +33,7 @@ from pathlib import Path
 
 import icalendar
 
+from imip_gateway.addresses import strip_mailto
 from imip_gateway.ical import events
 from imip_gateway.submission import smtp_address
 
@@ -135,11 +136,11 @@ def _fields(envelope: Envelope, display: dict[str, str]) -> dict[str, str]:
         **{key: display.get(key, "") for key in ("summary", "when", "location", "description")},
         "organizer": envelope.organizer_name or envelope.organizer_address,
         "organizer_address": envelope.organizer_address,
-        "attendee": envelope.attendee[len("mailto:"):],
+        "attendee": strip_mailto(envelope.attendee),
         "site": envelope.site_name,
         "method": envelope.method,
         "answer": ANSWER_WORDS.get(display.get("answer", "").upper(), "answered").lower(),
-        "attendee_name": display.get("attendee_name") or envelope.attendee[len("mailto:"):],
+        "attendee_name": display.get("attendee_name") or strip_mailto(envelope.attendee),
     }
 
 
@@ -209,7 +210,7 @@ def build_message(envelope: Envelope, calendar_text: str, *, now: dt.datetime,
     else:
         sender_name = f"{envelope.organizer_name or envelope.organizer_address} (via {envelope.site_name})"
         msg["From"] = from_header(sender_name, envelope.from_address)
-        msg["To"] = to_header(envelope.attendee[len("mailto:"):])
+        msg["To"] = to_header(strip_mailto(envelope.attendee))
         msg["Reply-To"] = envelope.token_address
     msg["Subject"] = Header(subject_for(method, envelope.reason, fields["summary"], display.get("answer", "")),
                             "utf-8")

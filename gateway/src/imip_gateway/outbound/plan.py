@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 
 import icalendar
 
-from imip_gateway.ical import address_of, attendees_of, events, recurrence_key
+from imip_gateway.addresses import from_calendar_address, is_mailto, to_calendar_address
+from imip_gateway.ical import attendees_of, events, recurrence_key
 from imip_gateway.outbound.recipients import Policy
 from imip_gateway.outbound.timing import is_long_past
 
@@ -141,8 +142,8 @@ def _skip_reason(organizer: icalendar.vCalAddress | None, comps: list[icalendar.
     """Why this event mails nobody at all (not a local organizer's own event, opted out, or long past), or None."""
     if organizer is None:
         return "no ORGANIZER (not a scheduling object)"
-    organizer_address = address_of(organizer)
-    if not str(organizer).lower().startswith("mailto:") or not policy.is_local(organizer_address):
+    organizer_address = from_calendar_address(organizer)
+    if not is_mailto(organizer) or not policy.is_local(organizer_address):
         return f"organizer {organizer_address} is not a local user"
     if not policy.owner_is_organizer(organizer, owner):
         return f"a copy in {owner}'s calendar, not the organizer's ({organizer_address})"
@@ -156,7 +157,7 @@ def _skip_reason(organizer: icalendar.vCalAddress | None, comps: list[icalendar.
 
 def _versions(old: Components, new: Components, policy: Policy, organizer_address: str) -> _Versions:
     def recipients(component: icalendar.cal.Component) -> set[str]:
-        return {"mailto:" + address_of(a) for a in attendees_of(component)
+        return {to_calendar_address(a) for a in attendees_of(component)
                 if policy.is_recipient(a, organizer_address)}
     return _Versions(old, new, {k: recipients(c) for k, c in old.items()},
                      {k: recipients(c) for k, c in new.items()})
@@ -215,7 +216,7 @@ def plan_change(old: icalendar.Calendar | None, new: icalendar.Calendar | None, 
                                 policy=policy, owner=owner, now=now, suppression_days=suppression_days)
     if plan.skipped:
         return plan
-    versions = _versions(old_comps, new_comps, policy, address_of(plan.organizer))
+    versions = _versions(old_comps, new_comps, policy, from_calendar_address(plan.organizer))
     plan.recipients = set().union(*versions.old_to.values(), *versions.new_to.values())
     master_cancelled = _status(new_comps.get("")) == "CANCELLED" and _status(old_comps.get("")) != "CANCELLED"
     if not new_comps or master_cancelled:

@@ -20,8 +20,8 @@ from typing import Callable
 
 import icalendar
 
+from imip_gateway.addresses import from_calendar_address, is_mailto
 from imip_gateway.attendee_copies import user_names
-from imip_gateway.ical import address_of
 
 EXTERNAL, LOCAL = "external", "local"
 __all__ = ["EXTERNAL", "LOCAL", "Policy", "user_names"]
@@ -56,9 +56,9 @@ class Policy:
 
     def is_recipient(self, attendee: icalendar.vCalAddress, organizer_address: str) -> bool:
         value = str(attendee).strip()
-        if not value.lower().startswith("mailto:"):
+        if not is_mailto(value):
             return False
-        address = address_of(value)
+        address = from_calendar_address(value)
         if "@" not in address or address == organizer_address:
             return False
         if self.is_local(address) != (self.audience == LOCAL):

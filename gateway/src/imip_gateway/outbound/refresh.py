@@ -17,10 +17,11 @@ import time
 import uuid
 
 from imip_gateway import db
+from imip_gateway.addresses import from_calendar_address, to_calendar_address
 from imip_gateway.attendee_copies import user_names
 from imip_gateway.config import Config
 from imip_gateway.outbound.changes import queue_jobs
-from imip_gateway.ical import address_of, attendees_of, events, parse_calendar, recurrence_key
+from imip_gateway.ical import attendees_of, events, parse_calendar, recurrence_key
 from imip_gateway.outbound.plan import Plan, Sources, organizer_of
 
 __all__ = ["queue_refresh"]
@@ -39,11 +40,11 @@ def queue_refresh(conn: sqlite3.Connection, cfg: Config, organizer: str, uid: st
         return "REFRESH: the organizer's event is gone; nothing sent"
     calendar = parse_calendar(row["content"])
     comps = {recurrence_key(c): c for c in events(calendar)}
-    who = "mailto:" + address_of(attendee)
+    who = to_calendar_address(attendee)
     keys = {key for key, c in comps.items() if str(c.get("STATUS", "")).upper() != "CANCELLED"
-            and any("mailto:" + address_of(a) == who for a in attendees_of(c))}
+            and any(to_calendar_address(a) == who for a in attendees_of(c))}
     if not keys:
-        return f"REFRESH: {address_of(attendee)} is no longer invited; nothing sent"
+        return f"REFRESH: {from_calendar_address(attendee)} is no longer invited; nothing sent"
     plan = Plan(uid=uid, organizer=organizer_of(comps))
     plan.add("REQUEST", who, keys, "new", "refresh", significant=set())
     plan.recipients = {who}
@@ -52,8 +53,8 @@ def queue_refresh(conn: sqlite3.Connection, cfg: Config, organizer: str, uid: st
     with db.transaction(conn):
         conn.execute("INSERT INTO changes (id, source, received, type, point, uid, state, note, processed)"
                      " VALUES (?, 'refresh', ?, 'refresh', ?, ?, 'done', ?, ?)",
-                     (change_id, now, row["point"], uid, f"REFRESH from {address_of(attendee)}", now))
+                     (change_id, now, row["point"], uid, f"REFRESH from {from_calendar_address(attendee)}", now))
         change = conn.execute("SELECT * FROM changes WHERE id = ?", (change_id,)).fetchone()
         queue_jobs(conn, cfg, change, plan, Sources(uid, row["point"], None, calendar), now)
-    log.info("uid=%s: REFRESH from %s answered with a REQUEST", uid, address_of(attendee))
+    log.info("uid=%s: REFRESH from %s answered with a REQUEST", uid, from_calendar_address(attendee))
     return "REFRESH: the event as it stands mailed again"

@@ -23,8 +23,9 @@ import sqlite3
 
 import icalendar
 
+from imip_gateway.addresses import from_calendar_address, strip_mailto, to_calendar_address
 from imip_gateway.config import Config
-from imip_gateway.ical import address_of, attendees_of, events, parse_calendar, recurrence_key
+from imip_gateway.ical import attendees_of, events, parse_calendar, recurrence_key
 from imip_gateway.outbound.itip import PRODID, SCHEDULING_PARAMS
 from imip_gateway.outbound.message import display_fields
 from imip_gateway.outbound.schema import insert_job
@@ -65,7 +66,7 @@ def build_reply(copy_text: str, organizer: str, attendee: str, answers: dict[str
         for name in SCHEDULING_PARAMS:
             organizer_line.params.pop(name, None)
         reply.add("ORGANIZER", organizer_line, encode=False)
-        mine = next((a for a in attendees_of(component) if "mailto:" + address_of(a) == attendee), None)
+        mine = next((a for a in attendees_of(component) if to_calendar_address(a) == attendee), None)
         line = icalendar.vCalAddress(attendee)
         if mine is not None and mine.params.get("CN"):
             line.params["CN"] = str(mine.params["CN"])
@@ -84,7 +85,7 @@ def build_reply(copy_text: str, organizer: str, attendee: str, answers: dict[str
 def _name_of(copy_text: str, attendee: str) -> str:
     for component in events(parse_calendar(copy_text)):
         for prop in attendees_of(component):
-            if "mailto:" + address_of(prop) == attendee and prop.params.get("CN"):
+            if to_calendar_address(prop) == attendee and prop.params.get("CN"):
                 return str(prop.params["CN"])
     return ""
 
@@ -108,6 +109,6 @@ def queue(conn: sqlite3.Connection, cfg: Config, change: sqlite3.Row, uid: str, 
         organizer_name=organizer_name, attendee=attendee, token="", calendar=itip, display=json.dumps(display),
         sequences="{}", due=due)
     log.info("queued job=%s REPLY (%s) uid=%s attendee=%s organizer=%s: %s message_id=%s", job_id,
-             "deleted" if deleted else "answered", uid, attendee[len("mailto:"):], address_of(organizer),
+             "deleted" if deleted else "answered", uid, strip_mailto(attendee), from_calendar_address(organizer),
              ", ".join(f"{k or 'series'} {v}" for k, v in sorted(answers.items())), message_id)
     return job_id

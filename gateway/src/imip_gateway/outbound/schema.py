@@ -3,6 +3,7 @@
 import uuid
 
 from imip_gateway import db
+from imip_gateway.addresses import to_calendar_address
 from imip_gateway.outbound.message import message_id_for
 
 db.register("outbound", 1, """
@@ -231,7 +232,7 @@ def last_sent_sequence(conn, uid: str, recurrence_id: str = "", attendee: str | 
     back to the event-wide value, as the stale check did then).
     """
     if attendee is not None:
-        address = "mailto:" + attendee.strip().lower().removeprefix("mailto:")
+        address = to_calendar_address(attendee)
         for key in dict.fromkeys((recurrence_id, "")):
             row = conn.execute("SELECT sequence FROM attendee_sequences WHERE uid = ? AND recurrence_id = ?"
                                " AND attendee = ?", (uid, key, address)).fetchone()

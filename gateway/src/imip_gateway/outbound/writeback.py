@@ -11,6 +11,7 @@ import sqlite3
 import time
 
 from imip_gateway import db
+from imip_gateway.addresses import strip_mailto
 from imip_gateway.caldav_client import CalDAVClient, CalDAVError
 from imip_gateway.outbound.delivery import backoff
 
@@ -61,7 +62,7 @@ def process(conn: sqlite3.Connection, caldav: CalDAVClient, *, base_seconds: flo
         with db.transaction(conn):
             conn.execute("UPDATE schedule_status SET done = ?, last_error = NULL WHERE job_id = ?",
                          (time.time(), row["job_id"]))
-        log.info("SCHEDULE-STATUS=%s for attendee=%s uid=%s job=%s: %s", row["status"], attendee[len("mailto:"):],
+        log.info("SCHEDULE-STATUS=%s for attendee=%s uid=%s job=%s: %s", row["status"], strip_mailto(attendee),
                  row["uid"], row["job_id"], outcome)
         done += 1
     return done
