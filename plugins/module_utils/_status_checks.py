@@ -34,11 +34,12 @@ MAIL = "Mail from outside"
 TLS = "TLS certificates"
 ACCOUNT = "Invitation account"
 GATEWAY = "iMIP gateway"
+BACKUP = "Backups"
 ROUNDTRIP = "Invitation round trip"
-HEADINGS = (DNS, PORTS, MAIL, TLS, ACCOUNT, GATEWAY, ROUNDTRIP)
+HEADINGS = (DNS, PORTS, MAIL, TLS, ACCOUNT, GATEWAY, BACKUP, ROUNDTRIP)
 # Each id starts with its heading's prefix (docs/status.md).
 PREFIXES = {"dns": DNS, "port": PORTS, "mail": MAIL, "tls": TLS, "account": ACCOUNT, "gateway": GATEWAY,
-            "roundtrip": ROUNDTRIP}
+            "backup": BACKUP, "roundtrip": ROUNDTRIP}
 
 
 def heading_of(check_id):

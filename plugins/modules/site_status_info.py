@@ -8,7 +8,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: site_status_info
-short_description: The status checks of a site host (ports, TLS, the invitation password, the iMIP gateway)
+short_description: The status checks of a site host (ports, TLS, the invitation password, the iMIP gateway, backups)
 version_added: 0.1.0
 description:
   - Runs every status check that needs the site host's own point of view, in one call, and
@@ -29,6 +29,8 @@ description:
     service, planning errors, reconciliation overdue, write-backs pending, a paused queue,
     replies not read) (C(systemctl show) and C(imip-gateway status --json), run as the
     gateway's user).
+  - O(backup) - the last successful backup against its schedule, the repository, the last
+    restore test (C(systemctl show), the backup program's stamps and C(check-repository)).
   - O(outbound_ipv6) - on a mail host, whether outgoing mail can leave from a global IPv6
     address that the site does not publish (C(/proc/net/if_inet6) and Postfix's
     C(inet_protocols) and C(smtp_address_preference) as C(postconf) reads them).
@@ -130,6 +132,33 @@ options:
         description: Seconds the oldest queued invitation may wait before the queue counts as stuck.
         type: int
         default: 900
+  backup:
+    description:
+      - The backups the imip.server.backup role set up (checks V(backup.last), V(backup.repository),
+        V(backup.restore_test)) - the last successful backup and its age against the timer's schedule
+        (overdue one period plus three hours after the last success) or a failed last run; whether the
+        repository answers and opens with the password (the role's C(imip-backup check-repository));
+        the last restore test or restore and its result (V(?) when none was tried and restore tests
+        are off).
+      - Run with become - the stamps, the password and the repository's key are root's.
+    type: dict
+    suboptions:
+      program:
+        description: The role's backup program.
+        type: path
+        default: /usr/local/lib/imip-server/imip-backup
+      state_dir:
+        description: Where the program writes C(last-success.json) and C(last-restore.json).
+        type: path
+        default: /var/lib/imip-backup
+      repository:
+        description: The repository, as the report names it (O(imip.server.backup#role:main:imip_backup_repository)).
+        type: str
+        default: the repository
+      timeout:
+        description: Seconds the repository may take to answer before it counts as unreachable.
+        type: int
+        default: 60
   outbound_ipv6:
     description:
       - Check V(mail.outbound_ipv6) - mail must not leave from an IPv6 address that has no PTR and
@@ -179,6 +208,8 @@ EXAMPLES = r"""
     parity_secret: "{{ imip_invitation_password }}"
     parity_address: calendar-invites@example.test
     gateway: {}
+    backup:
+      repository: sftp:backup@backup.example.test:/srv/restic/cal
     outbound_ipv6:
       published: ["2001:db8:10::25"]
   register: site_status
@@ -223,6 +254,7 @@ listeners:
 """
 
 import ipaddress
+import json
 import os
 
 from ansible.module_utils.basic import AnsibleModule
@@ -230,6 +262,7 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.imip.server.plugins.module_utils import _dovecot_hash as dh
 from ansible_collections.imip.server.plugins.module_utils import _parity
+from ansible_collections.imip.server.plugins.module_utils import _status_backup as backup_status
 from ansible_collections.imip.server.plugins.module_utils import _status_checks as sc
 from ansible_collections.imip.server.plugins.module_utils import _status_site as site
 from ansible_collections.imip.server.plugins.module_utils._keychain import module_runner
@@ -284,6 +317,48 @@ def _gateway(module, gateway):
     return site.gateway_checks(unit, status, why, gateway["max_queue_age"], unit_name=unit_name)
 
 
+def _read_stamp(path):
+    """A stamp of the backup program (dict), or None when there is none or it is unreadable."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            value = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _period(module, timer):
+    """The seconds between two elapses of a timer's OnCalendar expression, or None."""
+    expr, dummy = backup_status.timer_schedule(timer)
+    if not expr:
+        return None
+    rc, out, dummy = module.run_command(["systemd-analyze", "calendar", "--iterations=2", expr],
+                                        environ_update={"TZ": "UTC", "LC_ALL": "C"})
+    return backup_status.calendar_period(out) if rc == 0 else None
+
+
+def _backup(module, backup):
+    rc, out, err = module.run_command(["systemctl", "show", "--timestamp=unix", "-p", ",".join(backup_status.SHOW_PROPERTIES)]
+                                      + list(backup_status.UNITS))
+    units = backup_status.parse_show(out) if rc == 0 else {}
+    unit = dict((name, units.get(name, {"LoadState": "unknown (systemctl: %s)" % err.strip()}))
+                for name in backup_status.UNITS)
+    state_dir = backup["state_dir"]
+    timer, test_timer = unit[backup_status.BACKUP_TIMER], unit[backup_status.RESTORE_TEST_TIMER]
+    checks = [backup_status.last_backup_check(timer, unit[backup_status.BACKUP_SERVICE],
+                                              _read_stamp(os.path.join(state_dir, "last-success.json")),
+                                              _period(module, timer))]
+    if os.path.exists(backup["program"]):
+        rc, dummy, err = module.run_command(["timeout", str(backup["timeout"]), backup["program"], "check-repository"])
+        checks.append(backup_status.repository_check(rc, err, backup["repository"], backup["program"]))
+    else:
+        checks.append(sc.fail("backup.repository", sc.BACKUP, "%s is not installed" % backup["program"],
+                              "the backup role's program", "run site.yml (playbooks/backup.yml)"))
+    checks.append(backup_status.restore_test_check(test_timer, _read_stamp(os.path.join(state_dir, "last-restore.json")),
+                                                   _period(module, test_timer)))
+    return checks
+
+
 def _outbound_ipv6(module, published):
     postconf = module.get_bin_path("postconf")
     if not postconf:
@@ -320,6 +395,12 @@ def main():
                 user=dict(type="str", default="imip-gateway"),
                 max_queue_age=dict(type="int", default=900),
             )),
+            backup=dict(type="dict", options=dict(
+                program=dict(type="path", default="/usr/local/lib/imip-server/imip-backup"),
+                state_dir=dict(type="path", default="/var/lib/imip-backup"),
+                repository=dict(type="str", default="the repository"),
+                timeout=dict(type="int", default=60),
+            )),
             outbound_ipv6=dict(type="dict", options=dict(
                 published=dict(type="list", elements="str", default=[]),
             )),
@@ -352,6 +433,8 @@ def main():
         jobs.append(lambda: sc.as_list(sc.guarded("account.stores", sc.ACCOUNT, _account, module, p)))
     if p["gateway"] is not None:
         jobs.append(lambda: sc.as_list(sc.guarded("gateway.service", sc.GATEWAY, _gateway, module, p["gateway"])))
+    if p["backup"] is not None:
+        jobs.append(lambda: sc.as_list(sc.guarded("backup.last", sc.BACKUP, _backup, module, p["backup"])))
     if p["outbound_ipv6"] is not None:
         jobs.append(lambda: sc.as_list(sc.guarded(site.OUTBOUND_IPV6, sc.MAIL, _outbound_ipv6, module,
                                                   p["outbound_ipv6"]["published"])))

@@ -29,6 +29,22 @@ def test_the_backup_left_a_stamp_with_its_snapshot(before):
     assert before["stamp"]["time"]
 
 
+def test_the_restore_test_proved_the_snapshot_whole_before_the_loss(before):
+    test = before["restore_test"]
+    assert test["kind"] == "test" and test["ok"] is True, test["problems"]
+    assert test["snapshot"] == before["stamp"]["snapshot"]
+    assert test["gateway_db"] is True
+    assert test["entries"] > 20 and test["bytes"] > 10000
+
+
+def test_the_status_report_shows_the_backup_the_repository_and_the_restore():
+    checks = {c["id"]: c for c in json.loads((EPHEMERAL / "backup-status.json").read_text())}
+    assert sorted(checks) == ["backup.last", "backup.repository", "backup.restore_test"]
+    assert all(c["status"] == "ok" for c in checks.values()), checks
+    assert "ago" in checks["backup.last"]["message"] and "next at" in checks["backup.last"]["message"]
+    assert "restore (playbooks/restore.yml)" in checks["backup.restore_test"]["message"]
+
+
 def test_the_organizers_event_is_back(calendar_of, before):
     event = calendar_of(ALICE).event_by_uid(before["uid"]).icalendar_component
     assert str(event["UID"]) == before["uid"]
