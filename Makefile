@@ -28,12 +28,13 @@ help: ## List the targets
 
 # ---------------------------------------------------------------- set-up
 .PHONY: system-deps venv collection-link
-system-deps: ## Install the Debian packages the lab and tests need (root on Debian)
-	@tools/install-system-deps
+system-deps: venv ## Install the Debian packages the lab and tests need (bindep.txt, profile test; root on Debian)
+	@VENV=$(VENV) tools/install-system-deps
 
 # requirements-dev.txt includes requirements.txt (the controller's runtime needs): an existing
 # .venv only gets what is missing (pip install is additive), it is never recreated here.
 $(VENV)/.installed: requirements.txt requirements-dev.txt tools/find-python
+	@tools/install-system-deps --python
 	@py=$$(tools/find-python); echo "venv: $$py"; \
 	  [ -x $(VENV)/bin/python ] || $$py -m venv $(VENV); \
 	  $(VENV)/bin/pip install --quiet -r requirements-dev.txt
