@@ -157,7 +157,9 @@ def last_backup_check(timer, service, stamp, period, now=None):
     if allowed is not None and now - last > allowed:
         return sc.fail(cid, sc.BACKUP, "the last successful backup is %s" % ago,
                        "a successful backup within %s (%s)" % (_span(allowed), schedule), fix_run)
-    return sc.ok(cid, sc.BACKUP, "last backup %s; %s" % (ago, schedule))
+    partial = ("; restic could not read some files (they vanished while it ran, or are unreadable: "
+               "journalctl -u imip-backup)") if stamp.get("incomplete") else ""
+    return sc.ok(cid, sc.BACKUP, "last backup %s%s; %s" % (ago, partial, schedule))
 
 
 def repository_check(rc, stderr, repository, program="imip-backup"):

@@ -121,6 +121,18 @@ def test_a_missing_repository_says_10_until_init(site):
     _initialised(site)
 
 
+def test_an_unreachable_repository_is_not_taken_for_a_missing_one(site):
+    """restic 0.14 asks "Is there a repository at the following location?" also when it cannot
+    reach one: an S3 endpoint that refuses the connection must not be initialised (exit 10)."""
+    conf = site / "backup.conf"
+    conf.write_text(conf.read_text().replace("RESTIC_REPOSITORY=" + str(site / "repository"),
+                                             "RESTIC_REPOSITORY=s3:http://127.0.0.1:9/imip-test"))
+    (site / "restic.env").write_text("AWS_ACCESS_KEY_ID=imip-test\nAWS_SECRET_ACCESS_KEY=imip-test-secret\n")
+    done = _run(site, "check-repository", check=False)
+    assert done.returncode not in (0, 10), done.stderr
+    assert "connection refused" in done.stderr
+
+
 def test_run_takes_the_live_database_by_its_online_copy_and_stamps_the_success(site):
     _initialised(site)
     db = _live_database(site)

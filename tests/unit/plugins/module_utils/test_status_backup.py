@@ -71,6 +71,12 @@ def test_a_recent_backup_is_ok_with_its_age_snapshot_and_next_run():
     assert "next at 2026-12-08 03:00 UTC" in check["message"]
 
 
+def test_a_backup_without_some_files_says_so():
+    check = b.last_backup_check(TIMER, IDLE, _stamp(3600, incomplete=True), DAY, now=NOW)
+    assert check["status"] == "ok" and "restic could not read some files" in check["message"]
+    assert "could not read" not in b.last_backup_check(TIMER, IDLE, _stamp(3600, incomplete=False), DAY, now=NOW)["message"]
+
+
 def test_a_backup_older_than_its_schedule_allows_fails_with_the_fix():
     check = b.last_backup_check(TIMER, IDLE, _stamp(2 * DAY), DAY, now=NOW)
     assert check["status"] == "fail"
