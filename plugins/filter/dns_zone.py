@@ -5,7 +5,7 @@
 
 """Filters of the dns role: a site's zones from its inventory, and the serial of a zone file.
 
-Thin wrappers around plugins/module_utils/_dns_records.py (unit-tested there); the
+Thin wrappers around plugins/module_utils/dns/ (unit-tested there); the
 documentation is in the sidecar files dns_zone_plan.yml and dns_zone_serial.yml. Both run on the
 controller, read nothing and write nothing, so they work under --check too.
 """
@@ -38,7 +38,7 @@ def dns_zone_plan(data, tsig_key=None, tsig_required_by=None):
     given); its problems join the plan's errors. A separate argument, so that the plan input
     holds no secret.
     """
-    from ansible_collections.imip.server.plugins.module_utils import _dns_records as records
+    from ansible_collections.imip.server.plugins.module_utils.dns import planner as records
 
     if not isinstance(data, Mapping):
         raise AnsibleFilterError("dns_zone_plan expects a dict (the plan input), got %s" % type(data).__name__)
@@ -59,7 +59,7 @@ def dns_zone_plan(data, tsig_key=None, tsig_required_by=None):
 
 def dns_zone_serial(body, installed=None):
     """The serial for a zone body (with the SERIAL placeholder), given the installed file's text."""
-    from ansible_collections.imip.server.plugins.module_utils import _dns_records as records
+    from ansible_collections.imip.server.plugins.module_utils.dns import zone_text as records
 
     if body is None:
         raise AnsibleFilterError("dns_zone_serial expects the zone body (a string), got None")

@@ -7,7 +7,8 @@
 
 The roles check their scheme variables here, on the controller and before anything is
 installed, against the same list the modules write with: one list of Dovecot schemes for the
-whole collection. Documentation: the sidecar file dovecot_scheme_errors.yml.
+whole collection; and the mail role's accounts as the passwd-file module takes them.
+Documentation: the sidecar files dovecot_scheme_errors.yml and dovecot_passwd_users.yml.
 """
 
 from __future__ import annotations
@@ -34,8 +35,23 @@ def dovecot_scheme_errors(value, variable):
     return _dovecot_hash.scheme_errors(value, variable)
 
 
+def dovecot_passwd_users(accounts):
+    """The accounts as imip.server.dovecot_passwd_file's users: address in lower case (Dovecot
+    looks users up as %Lu), password, and scheme (None: the module's default)."""
+    if isinstance(accounts, (str, Mapping)) or accounts is None:
+        raise AnsibleFilterError("dovecot_passwd_users expects a list of accounts, got %s" % type(accounts).__name__)
+    users = []
+    for account in accounts:
+        if not isinstance(account, Mapping) or not isinstance(account.get("address"), str):
+            # Never the account itself in the message: it holds a password.
+            raise AnsibleFilterError("dovecot_passwd_users: every account needs an address (a string)")
+        users.append({"address": account["address"].lower(), "password": account.get("password"),
+                      "scheme": account.get("scheme")})
+    return users
+
+
 class FilterModule(object):
     """imip.server's Dovecot filters."""
 
     def filters(self):
-        return {"dovecot_scheme_errors": dovecot_scheme_errors}
+        return {"dovecot_scheme_errors": dovecot_scheme_errors, "dovecot_passwd_users": dovecot_passwd_users}

@@ -5,7 +5,7 @@
 
 """Filters of the firewall role: its input checked and planned, and the default port forwards.
 
-Thin wrappers around plugins/module_utils/_firewall_plan.py (unit-tested there); the
+Thin wrappers around plugins/module_utils/firewall/ (unit-tested there); the
 documentation is in the sidecar files firewall_plan.yml and firewall_group_forwards.yml. Both
 run on the controller, read nothing and write nothing, so they work under --check too.
 """
@@ -32,7 +32,7 @@ _PLAN_REQUIRED = ("admin_sources",)
 
 def firewall_plan(data):
     """What the ruleset template needs, or the input's errors (naming the variables)."""
-    from ansible_collections.imip.server.plugins.module_utils import _firewall_plan as firewall
+    from ansible_collections.imip.server.plugins.module_utils.firewall import plan as firewall
 
     if not isinstance(data, Mapping):
         raise AnsibleFilterError("firewall_plan expects a dict (the plan input), got %s" % type(data).__name__)
@@ -48,7 +48,7 @@ def firewall_plan(data):
 
 def firewall_group_forwards(group_ports, groups):
     """Every port of each group in group_ports, forwarded to the first host of that group."""
-    from ansible_collections.imip.server.plugins.module_utils import _firewall_plan as firewall
+    from ansible_collections.imip.server.plugins.module_utils.firewall import plan as firewall
 
     if not isinstance(group_ports, Mapping) or not isinstance(groups, Mapping):
         raise AnsibleFilterError("firewall_group_forwards expects the group ports and the inventory's groups (two dicts)")

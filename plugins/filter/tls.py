@@ -3,11 +3,12 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Filters of the tls role: whether a certificate is due, and what an ACME failure means.
+"""Filters of the tls role: whether a certificate is due, what an ACME failure means, and which
+provider another host of the play gets its certificate from.
 
 Thin wrappers around plugins/module_utils/_tls_renewal.py and _acme_failure.py (unit-tested
-there); the documentation is in the sidecar files tls_renewal.yml and acme_failure.yml. Both
-run on the controller and read nothing, so they work under --check too.
+there); the documentation is in the sidecar files tls_renewal.yml, acme_failure.yml and
+tls_provider.yml. They run on the controller and read nothing, so they work under --check too.
 """
 
 from __future__ import annotations
@@ -52,6 +53,22 @@ def acme_failure(result, task="", action="", **context):
     return _acme_failure.message(dict(result), task=to_text(task), action=to_text(action), **context)
 
 
+def tls_provider(host, hostvars):
+    """The imip_tls_provider of inventory host `host`: its own, else the tls role's default
+    (supplied when it has imip_tls_certificate_pem, else site_ca). Role defaults are not in
+    hostvars, so this is how one host sees another's."""
+    if not isinstance(host, str) or not host:
+        raise AnsibleFilterError("tls_provider: give an inventory host name, e.g. 'cal' | imip.server.tls_provider(hostvars)")
+    try:
+        variables = hostvars[host]
+    except KeyError:
+        raise AnsibleFilterError("tls_provider: %s is not a host of the inventory" % host) from None
+    provider = variables.get("imip_tls_provider")
+    if provider is not None:
+        return provider
+    return "supplied" if len(variables.get("imip_tls_certificate_pem") or "") > 0 else "site_ca"
+
+
 class FilterModule(object):
     def filters(self):
-        return {"tls_renewal": tls_renewal, "acme_failure": acme_failure}
+        return {"tls_renewal": tls_renewal, "acme_failure": acme_failure, "tls_provider": tls_provider}

@@ -14,12 +14,12 @@ never through an argument, so it never shows in a process list.
 from __future__ import annotations
 
 import base64
-import re
+
+from ansible_collections.imip.server.plugins.module_utils._names import is_label
 
 # The DER prefix of an RSA SubjectPublicKeyInfo: the AlgorithmIdentifier rsaEncryption
 # (1.2.840.113549.1.1.1). An SPKI is what `p=` carries for k=rsa (RFC 6376 3.6.1).
 _RSA_OID = bytes.fromhex("06092a864886f70d010101")
-SELECTOR = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 MIN_BITS, MAX_BITS = 1024, 4096
 
 
@@ -91,7 +91,7 @@ def selector_errors(selectors, given, names=("selectors", "keys")):
     if not selectors:
         errors.append("%s is empty: list at least the selector that signs" % names[0])
     for name in selectors:
-        if not isinstance(name, str) or not SELECTOR.match(name):
+        if not is_label(name):
             errors.append("%s: %r is not a DNS label (letters, digits and '-', at most 63)" % (names[0], name))
     if len(set(map(str, selectors))) != len(selectors):
         errors.append("%s lists a selector twice" % names[0])

@@ -40,6 +40,7 @@ from urllib.parse import quote, unquote, urlsplit
 from ansible.module_utils.urls import open_url
 
 from ansible_collections.imip.server.plugins.module_utils import _status_checks as sc
+from ansible_collections.imip.server.plugins.module_utils._names import strip_mailto
 
 # ------------------------------------------------------------------------------ iCalendar text
 
@@ -106,7 +107,7 @@ def method(text):
 def partstat(text, attendee):
     """The PARTSTAT of that attendee on the event (None when the attendee is not on it)."""
     for name, params, value in properties(text):
-        if name == "ATTENDEE" and value.lower().replace("mailto:", "") == attendee.lower():
+        if name == "ATTENDEE" and strip_mailto(value).lower() == attendee.lower():
             return params.get("PARTSTAT", "NEEDS-ACTION").upper()
     return None
 
@@ -398,7 +399,7 @@ def reply(request_text, request_message, attendee, answer="ACCEPTED"):  # pylint
     props = properties(request_text)
     organizer = value_of(props, "ORGANIZER") or ""
     # RFC 6047 clients answer to the ORGANIZER (the gateway puts its token address there).
-    to = re.sub(r"(?i)^mailto:", "", organizer) or str(request_message.get("Reply-To") or "").strip().strip("<>")
+    to = strip_mailto(organizer) or str(request_message.get("Reply-To") or "").strip().strip("<>")
     lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//imip.server//status check//EN", "METHOD:REPLY",
              "BEGIN:VEVENT", "UID:%s" % value_of(props, "UID"), "DTSTAMP:%s" % stamp(),
              "SEQUENCE:%s" % (value_of(props, "SEQUENCE") or "0")]

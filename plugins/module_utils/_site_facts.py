@@ -5,23 +5,17 @@
 
 """The rules behind the facts several roles share (the imip.server.site_facts role).
 
-Each rule lives here once: a host's DNS name, what a domain name, an IPv4 address, a network and
-a mail address of the site may look like. The roles and the validation play (playbooks/validate.yml)
-call them through the filters in plugins/filter/site_facts.py. A predicate returns None for a
+Each rule lives here once: a host's DNS name, what an IPv4 address and a network may look like
+(a domain name and a mail address are rules of _names.py). The roles and the validation play
+(playbooks/validate.yml) call them through the filters in plugins/filter/site_facts.py. A predicate returns None for a
 good value, else the reason in a few words, so that every message names the same rule the same way.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import re
 
-# A mail address the roles accept: lower-case letters, digits, '.', '_' and '-' in the local part
-# (no '+': it is the recipient delimiter of the token addresses; no ':': the passwd-file separator),
-# and a domain of at least two labels.
-_LOCAL = r"[a-z0-9](?:[a-z0-9._-]*[a-z0-9_-])?"
-_LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
-MAIL_ADDRESS = re.compile(r"^%s@%s(?:\.%s)+$" % (_LOCAL, _LABEL, _LABEL))
+from ansible_collections.imip.server.plugins.module_utils import _names
 
 
 def host_fqdn(host, variables):
@@ -39,38 +33,9 @@ def host_fqdn(host, variables):
 
 
 def invalid_mail_addresses(addresses):
-    """The addresses (compared in lower case) that break the rule, in the order given."""
-    return [address for address in addresses
-            if not isinstance(address, str) or not MAIL_ADDRESS.match(address.lower())]
-
-
-_LABEL_CHARACTERS = re.compile(r"^[a-z0-9-]+$")
-
-
-def domain_problem(name):
-    """None for a domain name the site can use (letters, digits and hyphens in labels of 1-63
-    characters, at least two labels, no trailing dot), else why not."""
-    if not isinstance(name, str) or not name:
-        return "not a domain name: empty"
-    if name.endswith("."):
-        return "not a domain name: ends with a dot (write it without)"
-    if len(name) > 253:
-        return "not a domain name: longer than 253 characters"
-    labels = name.lower().split(".")
-    if len(labels) < 2:
-        return "not a domain name: one label only (a domain has at least two, e.g. example.org)"
-    for label in labels:
-        if not label:
-            return "not a domain name: empty label"
-        if len(label) > 63:
-            return "not a domain name: label %r is longer than 63 characters" % label
-        if not _LABEL_CHARACTERS.match(label):
-            return "not a domain name: label %r has a character other than a-z, 0-9 and '-'" % label
-        if label.startswith("-") or label.endswith("-"):
-            return "not a domain name: label %r starts or ends with '-'" % label
-    if labels[-1].isdigit():
-        return "not a domain name: the last label is a number"
-    return None
+    """The addresses that are not mail addresses the site accepts (_names.mail_address_problem), in
+    the order given."""
+    return [address for address in addresses if not _names.is_mail_address(address)]
 
 
 def ipv4_problem(address):
@@ -118,18 +83,4 @@ def network_problem(network):
         parse_address_or_network(network)
     except ValueError as exc:
         return str(exc)
-    return None
-
-
-def mail_address_problem(address):
-    """None for a mail address the roles accept (the rule of invalid_mail_addresses), else why not."""
-    if not isinstance(address, str) or "@" not in address:
-        return "not a mail address: no '@'"
-    local, domain = address.lower().rsplit("@", 1)
-    problem = domain_problem(domain)
-    if problem:
-        return "not a mail address: its domain is " + problem
-    if not MAIL_ADDRESS.match(address.lower()):
-        return ("not a mail address the site accepts: the local part %r may hold only a-z, 0-9, '.', '_' "
-                "and '-' (no '+')" % local)
     return None

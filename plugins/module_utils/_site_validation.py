@@ -5,7 +5,7 @@
 
 """The inventory checked before site.yml changes anything (private; the filter imip.server.site_problems).
 
-For each host: the site-wide facts, each by its one predicate in _site_facts, and every
+For each host: the site-wide facts, each by its one predicate (_names, _site_facts), and every
 variable the inventory sets for a role the host runs, against that role's argument spec
 (meta/argument_specs.yml) with Ansible's own validator. Each problem is one line naming the
 variable the user wrote; secret values (no_log options) are never shown.
@@ -20,7 +20,7 @@ import re
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
-from ansible_collections.imip.server.plugins.module_utils import _site_facts
+from ansible_collections.imip.server.plugins.module_utils import _names, _site_facts
 
 # The roles each host runs, by the group(s) its playbook targets (playbooks/<role>.yml `hosts:`);
 # None: every host that is not in the vantage group; a tuple: a host in any of those groups. A
@@ -40,11 +40,11 @@ OUTSIDE_GROUP = "vantage"
 
 # The site-wide facts and the rule each follows; checked when set (imip_domain is required).
 FACTS = (
-    ("imip_domain", _site_facts.domain_problem),
-    ("imip_host_fqdn", _site_facts.domain_problem),
+    ("imip_domain", _names.domain_problem),
+    ("imip_host_fqdn", _names.domain_problem),
     ("imip_host_ipv4", _site_facts.ipv4_problem),
     ("imip_public_ipv4", _site_facts.ipv4_problem),
-    ("imip_invitation_address", _site_facts.mail_address_problem),
+    ("imip_invitation_address", _names.mail_address_problem),
 )
 NETWORK_LISTS = ("imip_firewall_admin_sources",)
 # A variable the inventory does not set.

@@ -6,7 +6,7 @@
 """The status checks seen from outside the site (private to imip.server; outside_status_info).
 
 - dns_checks(): MX, SRV, TXT and forward-confirmed reverse DNS as the vantage host's resolver
-  answers them (records compared by _dns_check);
+  answers them (records compared by dns/check.py);
 - port_observations(): whether each public port of the public address answers (the report
   merges them with what the site host listens on);
 - mail_checks(): one SMTP conversation with the MX that never sends mail: relaying refused, the
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from ansible_collections.imip.server.plugins.module_utils import _status_checks as sc
 from ansible_collections.imip.server.plugins.module_utils import _status_probes as probes
-from ansible_collections.imip.server.plugins.module_utils._dns_records import reverse_name
+from ansible_collections.imip.server.plugins.module_utils.dns.records import reverse_name
 
 # ------------------------------------------------------------------------------ DNS
 
@@ -118,7 +118,7 @@ def _fcrdns_check(result, pair, cid, where):
 
 
 def dns_checks(dns_check, resolver, records, fcrdns, domain, where):
-    """dns_check: the _dns_check module (needs dnspython); resolver: its Resolver."""
+    """dns_check: the dns.check module (needs dnspython); resolver: its Resolver."""
     out = []
     for index, pair in enumerate(fcrdns):
         cid = fcrdns_check_id(index, len(fcrdns), pair["name"])

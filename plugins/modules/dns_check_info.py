@@ -190,7 +190,7 @@ report:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.imip.server.plugins.module_utils import _dns_check
+from ansible_collections.imip.server.plugins.module_utils.dns import check as _dns_check
 
 TYPES = ["A", "AAAA", "CNAME", "MX", "NS", "PTR", "SRV", "TXT", "CAA"]
 

@@ -147,7 +147,7 @@ import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.imip.server.plugins.module_utils._nft import (
+from ansible_collections.imip.server.plugins.module_utils.firewall.nft import (
     Nft,
     NftError,
     State,

@@ -174,7 +174,7 @@ stores:
       sample: /etc/imip-gateway/gateway.ini [smtp] key password holds a different value; rewritten
 """
 
-from ansible_collections.imip.server.plugins.module_utils import _parity_module
+from ansible_collections.imip.server.plugins.module_utils.parity import module as _parity_module
 
 
 def main():

@@ -160,7 +160,7 @@ groups:
   sample: [[keychain-smtp, keychain-imap, dovecot-user], [gateway-smtp]]
 """
 
-from ansible_collections.imip.server.plugins.module_utils import _parity_module
+from ansible_collections.imip.server.plugins.module_utils.parity import module as _parity_module
 
 
 def main():

@@ -261,7 +261,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.imip.server.plugins.module_utils import _dovecot_hash as dh
-from ansible_collections.imip.server.plugins.module_utils import _parity
+from ansible_collections.imip.server.plugins.module_utils.parity import engine as _parity
 from ansible_collections.imip.server.plugins.module_utils import _status_backup as backup_status
 from ansible_collections.imip.server.plugins.module_utils import _status_checks as sc
 from ansible_collections.imip.server.plugins.module_utils import _status_site as site

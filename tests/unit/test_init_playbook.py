@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ansible_collections.imip.server.plugins.module_utils._dns_records import tsig_errors
+from ansible_collections.imip.server.plugins.module_utils.dns.inputs import tsig_errors
 
 REPO = Path(__file__).resolve().parents[2]
 # Runs the repository's own Ansible (.venv/bin): the compat stage deselects it (tests/unit/conftest.py).

@@ -24,7 +24,7 @@ import pytest
 
 from ansible_collections.imip.server.plugins.module_utils import _dovecot_hash as dh
 from ansible_collections.imip.server.plugins.module_utils import _keychain as kc
-from ansible_collections.imip.server.plugins.module_utils import _parity as p
+from ansible_collections.imip.server.plugins.module_utils.parity import engine as p
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 

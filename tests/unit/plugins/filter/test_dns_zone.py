@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The dns role's filters: imip.server.dns_zone_plan and imip.server.dns_zone_serial.
 
-The planner itself is tested in module_utils/test_dns_records.py; here: the filters hand their
+The planner itself is tested in module_utils/dns/test_planner.py; here: the filters hand their
 input to it unchanged, refuse what is not a plan input, and work inside Ansible's templating
 (lazy, trusted-template variables, FQCN lookup), with the very expressions the role uses.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ansible_collections.imip.server.plugins.module_utils import _dns_records as records
+from ansible_collections.imip.server.plugins.module_utils.dns import planner as records
 
 INPUT = {
     "domain": "example.test",
@@ -115,7 +115,7 @@ def test_role_expressions_render_in_ansible(ctl, templar):
 
 
 def test_tsig_key_is_checked_through_the_plan(ctl):
-    """One copy of the TSIG checks (_dns_records.tsig_errors), through the filter the role calls."""
+    """One copy of the TSIG checks (dns/inputs.py tsig_errors), through the filter the role calls."""
     bad = ctl.dns_zone.dns_zone_plan(INPUT, tsig_key={"name": "k", "secret": "no*base64*here=="})
     assert bad["views"] == []
     assert bad["errors"] == ["imip_dns_tsig_key.secret does not parse: it must be base64 (as `tsig-keygen` prints it)"]

@@ -35,7 +35,10 @@ def dovecot():
 
 
 def test_the_filter_is_registered(dovecot):
-    assert dovecot.plugin.FilterModule().filters() == {"dovecot_scheme_errors": dovecot.plugin.dovecot_scheme_errors}
+    assert dovecot.plugin.FilterModule().filters() == {
+        "dovecot_scheme_errors": dovecot.plugin.dovecot_scheme_errors,
+        "dovecot_passwd_users": dovecot.plugin.dovecot_passwd_users,
+    }
 
 
 def test_good_schemes_give_no_errors(dovecot):
@@ -95,3 +98,41 @@ def test_documented_lists_are_the_table(path, expected):
     lists = [names for names in _listed((ROOT / path).read_text()) if len(names) >= 5]
     assert lists == [sorted(dh.supported_verify()) if e == "verified" else e for e in expected]
     assert dh.supported_write() == WRITABLE
+
+
+# --- dovecot_passwd_users: the mail role's accounts as the passwd-file module's users -------------
+
+# The namespace() loop roles/mail/vars/main.yml had before the filter replaced it.
+OLD_PASSWD_USERS = (
+    "{% set ns = namespace(out=[]) %}{% for account in accounts %}{% set ns.out = ns.out"
+    " + [{'address': account.address | lower, 'password': account.password, 'scheme': account.scheme | default(none)}]"
+    " %}{% endfor %}{{ ns.out }}")
+ACCOUNTS = [
+    [],
+    [{"address": "Alice@Example.ORG", "password": "s1"}],
+    [{"address": "alice@example.org", "password": "s1", "scheme": "ARGON2ID"},
+     {"address": "Calendar-Invites@example.org", "password": "s2", "extra": 1}],
+]
+
+
+@pytest.mark.parametrize("accounts", ACCOUNTS)
+def test_passwd_users_are_what_the_loop_made(templar, accounts):
+    new = templar("{{ accounts | imip.server.dovecot_passwd_users }}", {"accounts": accounts})
+    assert new == templar(OLD_PASSWD_USERS, {"accounts": accounts})
+
+
+def test_passwd_users(dovecot):
+    assert dovecot.plugin.dovecot_passwd_users([{"address": "A@X.EXAMPLE", "password": "p"}]) == [
+        {"address": "a@x.example", "password": "p", "scheme": None}]
+
+
+@pytest.mark.parametrize("accounts,message", [
+    ("a@x.example", "expects a list of accounts, got str"),
+    (None, "expects a list of accounts, got NoneType"),
+    ([{"password": "secret-value"}], "every account needs an address"),
+    ([{"address": 7, "password": "secret-value"}], "every account needs an address"),
+])
+def test_passwd_users_bad_input_never_shows_a_password(dovecot, accounts, message):
+    with pytest.raises(dovecot.AnsibleFilterError, match=message) as exc:
+        dovecot.plugin.dovecot_passwd_users(accounts)
+    assert "secret-value" not in str(exc.value)

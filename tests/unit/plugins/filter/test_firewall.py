@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The firewall role's filters: imip.server.firewall_plan and imip.server.firewall_group_forwards.
 
-The planner itself is tested in module_utils/test_firewall_plan.py; here: the filters hand their
+The planner itself is tested in module_utils/firewall/test_plan.py; here: the filters hand their
 input to it unchanged, refuse what is not a plan input, and work inside Ansible's templating with
 the very expressions the role uses (roles/firewall/defaults and vars).
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ansible_collections.imip.server.plugins.module_utils import _firewall_plan as planner
+from ansible_collections.imip.server.plugins.module_utils.firewall import plan as planner
 
 ROLE = Path(__file__).resolve().parents[4] / "roles" / "firewall"
 INPUT = {"admin_sources": ["198.51.100.1", "fd42:6::/64"], "service_ports": [{"port": 25}], "host": "cal"}

@@ -8,7 +8,7 @@ import pytest
 
 from ansible_collections.imip.server.plugins.module_utils import _dovecot_passwd as dp
 from ansible_collections.imip.server.plugins.module_utils import _dovecot_passwd_format as fmt
-from ansible_collections.imip.server.plugins.module_utils import _parity_stores
+from ansible_collections.imip.server.plugins.module_utils.parity import file_stores
 
 
 def test_changes_only_the_password_field():
@@ -55,4 +55,4 @@ def test_users_it_could_not_read_back_are_refused(user, rule):
 def test_one_parser_for_the_collection():
     """password_parity's passwd_file stores and dovecot_passwd_file read files alike."""
     assert dp.PasswdFile is fmt.PasswdFile
-    assert _parity_stores.passwd_format is fmt
+    assert file_stores.passwd_format is fmt

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.imip.server.plugins.module_utils import _dns_check
-from ansible_collections.imip.server.plugins.module_utils import _dns_records
+from ansible_collections.imip.server.plugins.module_utils.dns import check as _dns_check
+from ansible_collections.imip.server.plugins.module_utils.dns import planner as _dns_records
 from ansible_collections.imip.server.plugins.module_utils import _status_outside as outside
 from ansible_collections.imip.server.plugins.module_utils import _status_probes as probes
 

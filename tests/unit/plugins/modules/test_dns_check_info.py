@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The module is thin: options in, _dns_check's results out, never changed, never failed by a check."""
+"""The module is thin: options in, dns/check.py's results out, never changed, never failed by a check."""
 from __future__ import annotations
 
 import socket

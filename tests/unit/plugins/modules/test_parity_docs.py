@@ -13,7 +13,7 @@ import yaml
 import pytest
 
 from ansible_collections.imip.server.plugins.doc_fragments.parity_stores import ModuleDocFragment
-from ansible_collections.imip.server.plugins.module_utils import _parity_module
+from ansible_collections.imip.server.plugins.module_utils.parity import module as _parity_module
 from ansible_collections.imip.server.plugins.modules import dovecot_passwd_file, keychain_item, password_parity, password_parity_info
 
 FRAGMENT = yaml.safe_load(ModuleDocFragment.DOCUMENTATION)

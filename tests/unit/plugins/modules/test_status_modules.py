@@ -81,7 +81,7 @@ def test_the_outside_module_asks_dns_the_ports_and_the_mx(run_module, monkeypatc
     rcpt = {"status-check-relay@external.test": RELAY_DENIED, "alice@example.test": POSTGREY}
     with DnsServer(zone) as dns, Running(MxHandler, rcpt=rcpt) as mx:
         # The module asks port 53 of its resolver; the test server listens elsewhere.
-        from ansible_collections.imip.server.plugins.module_utils import _dns_check
+        from ansible_collections.imip.server.plugins.module_utils.dns import check as _dns_check
         real = _dns_check.Resolver.__init__
         monkeypatch.setattr(_dns_check.Resolver, "__init__",
                             lambda self, server, port=53, *a: real(self, server, dns.port, *a))
