@@ -32,7 +32,8 @@ system-deps: venv ## Install the Debian packages the lab and tests need (bindep.
 	@VENV=$(VENV) tools/install-system-deps
 
 # requirements-dev.txt includes requirements.txt (the controller's runtime needs): an existing
-# .venv only gets what is missing (pip install is additive), it is never recreated here.
+# .venv only gets what is missing (pip install is additive), it is never recreated here. It holds
+# nox too: the checks are nox sessions (noxfile.py), which find the other Pythons they need.
 $(VENV)/.installed: requirements.txt requirements-dev.txt tools/find-python
 	@tools/install-system-deps --python
 	@py=$$(tools/find-python); echo "venv: $$py"; \
@@ -59,32 +60,29 @@ lab-down: ## Stop and remove the lab (containers, networks, route); images stay
 	@tools/lab/lab down inventories/lab
 
 # ---------------------------------------------------------------- tests
-.PHONY: test lint unit sanity compat molecule molecule-all
+.PHONY: test lint unit gateway-test sanity compat molecule molecule-all
 test: system-deps venv collection-link ## Lint, unit tests, sanity, every Molecule scenario
 	@tools/run-tests
 
-lint: venv collection-link ## yamllint and ansible-lint (production profile)
-	yamllint --strict .
-	ansible-lint
+lint: venv collection-link ## yamllint and ansible-lint (production profile): nox -s lint
+	nox -s lint
 
-unit: system-deps venv collection-link ## Unit tests (pytest, tests/unit)
-	pytest tests/unit
+unit: system-deps venv collection-link ## Unit tests (pytest, tests/unit): nox -s unit
+	nox -s unit
 
-gateway-test: ## The iMIP gateway package's tests (gateway/tests) in .cache/gateway-venv
-	@tools/gateway-test
+gateway-test: venv ## The iMIP gateway package's tests (gateway/tests) in .cache/nox/gateway: nox -s gateway
+	nox -s gateway
 
-sanity: venv collection-link ## ansible-test sanity on the collection
-	@tools/ansible-test-sanity
+sanity: venv collection-link ## ansible-test sanity on the collection: nox -s sanity
+	nox -s sanity
 
 molecule: system-deps venv collection-link ## One scenario: make molecule SCENARIO=<name>
 	@[ -n "$(SCENARIO)" ] || { echo "usage: make molecule SCENARIO=<one of: $(SCENARIOS)>"; exit 2; }
 	@tools/lab/lab images
 	molecule test -s $(SCENARIO)
 
-compat: venv collection-link ## Unit + sanity on ansible-core 2.19/Python 3.11; hash tests with Debian 12/13's passlib and bcrypt
-	tools/compat-tests ansible-2.19
-	tools/compat-tests debian12-hash
-	tools/compat-tests debian13-hash
+compat: venv collection-link ## Unit + sanity on ansible-core 2.19/Python 3.11; hash tests with Debian 12/13's passlib and bcrypt: nox -t compat
+	nox -t compat
 
 # ---------------------------------------------------------------- AWX / execution environment
 .PHONY: ee drift-job
