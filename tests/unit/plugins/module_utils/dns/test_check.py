@@ -3,6 +3,7 @@
 real UDP server on 127.0.0.1 from records built from their bytes), and timeouts that end as
 "could not determine" (against a real UDP socket on 127.0.0.1 that never answers)."""
 
+import contextlib
 import socket
 import threading
 
@@ -119,9 +120,10 @@ def test_real_socket_that_never_answers_is_could_not_determine(silent_udp):
     assert "within 0.2s (2 tries)" in results[0]["message"]
 
 
-@pytest.fixture
-def answering_udp():
-    """A one-zone server on 127.0.0.1: answers MX and SERVFAILs everything else."""
+@contextlib.contextmanager
+def udp_dns_server(answer):
+    """A real UDP DNS server on 127.0.0.1 (wire format, as BIND sends it) until the block ends:
+    answer(question, response) fills the response to each query. Yields its port."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("127.0.0.1", 0))
     sock.settimeout(0.2)
@@ -135,19 +137,30 @@ def answering_udp():
                 continue
             query = dns.message.from_wire(wire)
             response = dns.message.make_response(query)
-            q = query.question[0]
-            if q.rdtype == dns.rdatatype.MX:
-                response.answer.append(dns.rrset.from_text(q.name, 300, "IN", "MX", "10 cal.example.test."))
-            else:
-                response.set_rcode(dns.rcode.SERVFAIL)
+            answer(query.question[0], response)
             sock.sendto(response.to_wire(), peer)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    yield sock.getsockname()[1]
-    stop.set()
-    thread.join()
-    sock.close()
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join()
+        sock.close()
+
+
+@pytest.fixture
+def answering_udp():
+    """A one-zone server on 127.0.0.1: answers MX and SERVFAILs everything else."""
+    def answer(q, response):
+        if q.rdtype == dns.rdatatype.MX:
+            response.answer.append(dns.rrset.from_text(q.name, 300, "IN", "MX", "10 cal.example.test."))
+        else:
+            response.set_rcode(dns.rcode.SERVFAIL)
+
+    with udp_dns_server(answer) as port:
+        yield port
 
 
 def test_real_server_answers_and_servfail_is_unknown(answering_udp):
@@ -191,31 +204,13 @@ ZONE = {
 @pytest.fixture(scope="module")
 def zone_server():
     """A real UDP server on 127.0.0.1 answering from ZONE (wire format, as BIND sends it)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.settimeout(0.2)
-    stop = threading.Event()
+    def answer(q, response):
+        records = ZONE.get((q.name.to_text().lower(), dns.rdatatype.to_text(q.rdtype)))
+        if records:
+            response.answer.append(dns.rrset.from_rdata_list(q.name, 300, records))
 
-    def serve():
-        while not stop.is_set():
-            try:
-                wire, peer = sock.recvfrom(4096)
-            except socket.timeout:
-                continue
-            query = dns.message.from_wire(wire)
-            response = dns.message.make_response(query)
-            q = query.question[0]
-            records = ZONE.get((q.name.to_text().lower(), dns.rdatatype.to_text(q.rdtype)))
-            if records:
-                response.answer.append(dns.rrset.from_rdata_list(q.name, 300, records))
-            sock.sendto(response.to_wire(), peer)
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield c.Resolver("127.0.0.1", sock.getsockname()[1], timeout=1, retries=1)
-    stop.set()
-    thread.join()
-    sock.close()
+    with udp_dns_server(answer) as port:
+        yield c.Resolver("127.0.0.1", port, timeout=1, retries=1)
 
 
 @pytest.mark.parametrize("name, rtype, expected", [
