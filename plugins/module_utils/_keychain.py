@@ -219,6 +219,36 @@ class Keychain(object):
         return os.path.lexists(self.item_path(name)) or os.path.lexists(self.meta_path(name))
 
 
+# How a systemd unit loads an item of each backend (systemd.exec(5), "Credentials").
+UNIT_DIRECTIVES = {
+    "systemd_creds": "LoadCredentialEncrypted",
+    "file": "LoadCredential",
+}
+
+
+def locate_item(name, backend="auto", path=None):
+    """Where item `name` is stored and how a unit loads it; reads no secret and runs nothing.
+
+    backend auto looks in systemd_creds' store first, then in the file store (an item moved to
+    systemd-creds wins over a stale file copy); a named backend looks in its store only, at `path`
+    when given. Returns {found, backend, item_path, credential}: credential is the unit's line
+    (LoadCredentialEncrypted=NAME:PATH or LoadCredential=NAME:PATH), "" when the item is found nowhere
+    (item_path and backend are then those of the first store looked in).
+    """
+    check_name(name)
+    backends = BACKENDS if backend in (None, "auto") else (resolve_backend(backend),)
+    places = []
+    for each in backends:
+        suffix = CRED_SUFFIX if each == "systemd_creds" else ""
+        places.append((each, os.path.join(path or DEFAULT_PATHS[each], name + suffix)))
+    for each, item_path in places:
+        if os.path.isfile(item_path):
+            return {"found": True, "backend": each, "item_path": item_path,
+                    "credential": "%s=%s:%s" % (UNIT_DIRECTIVES[each], name, item_path)}
+    first_backend, first_path = places[0]
+    return {"found": False, "backend": first_backend, "item_path": first_path, "credential": ""}
+
+
 def _last_line(text):
     lines = [line for line in (text or "").strip().splitlines() if "not located on encrypted media" not in line]
     return lines[-1].strip() if lines else ""

@@ -25,6 +25,9 @@ description:
     value is the same. The secret travels through stdin and stdout of C(systemd-creds),
     never through process arguments. Writes go through a temporary file and a rename.
   - Nothing returned tells the secret's length (no file size, no stats).
+  - O(state=query) changes nothing and reads no secret - it says where the item is stored and
+    the line a systemd unit loads it with (RV(credential)), so that a role needs no copy of the
+    keychain's paths.
 author:
   - imip.server developers (@imip-server)
 extends_documentation_fragment:
@@ -61,8 +64,11 @@ options:
   state:
     description:
       - V(present) stores O(secret); V(absent) removes the item and its metadata.
+      - V(query) only looks where the item is stored - with O(backend=auto) in the C(systemd_creds)
+        store first, then in the C(file) store - and returns RV(found), RV(item_path), RV(backend)
+        and RV(credential).
     type: str
-    choices: [present, absent]
+    choices: [present, absent, query]
     default: present
   backend:
     description:
@@ -106,6 +112,13 @@ EXAMPLES = r"""
   imip.server.keychain_item:
     name: imip-gateway.old
     state: absent
+
+- name: Find how a unit loads an item
+  imip.server.keychain_item:
+    name: imip-gateway.smtp
+    state: query
+  register: smtp_item
+# smtp_item.credential: LoadCredentialEncrypted=imip-gateway.smtp:/etc/credstore.encrypted/imip-gateway.smtp.cred
 """
 
 RETURN = r"""
@@ -122,6 +135,18 @@ item_path:
   returned: always
   type: str
   sample: /etc/credstore.encrypted/imip-gateway.smtp.cred
+found:
+  description: Whether the item is stored (with O(state=query), in the store RV(backend) names).
+  returned: when O(state=query)
+  type: bool
+  sample: true
+credential:
+  description:
+    - The unit's line that loads the item as a credential of the same name - C(LoadCredentialEncrypted=)
+      for V(systemd_creds), C(LoadCredential=) for V(file); empty when the item is not found.
+  returned: when O(state=query)
+  type: str
+  sample: LoadCredentialEncrypted=imip-gateway.smtp:/etc/credstore.encrypted/imip-gateway.smtp.cred
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -135,7 +160,7 @@ def main():
             name=dict(type="str", required=True),
             account=dict(type="str"),
             secret=dict(type="str", no_log=True),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
+            state=dict(type="str", choices=["present", "absent", "query"], default="present"),
             backend=dict(type="str", choices=["auto", "systemd_creds", "file"], default="auto"),
             path=dict(type="path"),
         ),
@@ -143,6 +168,12 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
+    if params["state"] == "query":
+        try:
+            located = _keychain.locate_item(params["name"], params["backend"], params["path"])
+        except _keychain.KeychainError as exc:
+            module.fail_json(msg=str(exc))
+        module.exit_json(changed=False, **located)
     secret = params["secret"]
     if secret is not None:
         if "\n" in secret.rstrip("\r\n") or "\r" in secret.rstrip("\r\n") or "\0" in secret:

@@ -17,6 +17,8 @@ import pytest
 import yaml
 
 ROLE = Path(__file__).resolve().parents[2] / "roles" / "imip_gateway"
+# imip_gateway_venv is a site fact (the status report reads it too).
+SITE_FACTS = ROLE.parent / "site_facts"
 
 
 def render(**overrides):
@@ -25,7 +27,7 @@ def render(**overrides):
     from ansible.plugins.filter.core import comment, quote  # pylint: disable=import-outside-toplevel
 
     role_vars = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())
-    defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
+    defaults = yaml.safe_load((SITE_FACTS / "defaults" / "main.yml").read_text())
     variables = {"ansible_managed": "Ansible managed", "imip_gateway_venv": defaults["imip_gateway_venv"],
                  "__imip_gateway_config": role_vars["__imip_gateway_config"],
                  "__imip_gateway_user": role_vars["__imip_gateway_user"], **overrides}

@@ -90,3 +90,36 @@ def test_nothing_returned_tells_the_secrets_length(run_module, tmp_path, backend
     assert "path" not in results[0] and "size" not in results[0]
     assert results[:3] == results[3:], "the same results, whatever the secret's length"
     assert [r["changed"] for r in results[:3]] == [True, True, False]
+
+
+def test_query_says_where_an_item_is_and_how_a_unit_loads_it(run_module, tmp_path, monkeypatch):
+    """state=query: the systemd-creds store wins over a file-store copy; nothing is read or changed."""
+    from ansible_collections.imip.server.plugins.module_utils import _keychain
+    creds, files = tmp_path / "credstore.encrypted", tmp_path / "keychain"
+    monkeypatch.setattr(_keychain, "DEFAULT_PATHS", {"systemd_creds": str(creds), "file": str(files)})
+    run_module(keychain_item, dict(name="imip-gateway.smtp", secret=SECRET, backend="file", path=str(files)))
+    query = dict(name="imip-gateway.smtp", state="query")
+
+    in_file = run_module(keychain_item, query, check=True)
+    assert in_file.rc == 0 and in_file.result["changed"] is False
+    assert in_file.result["found"] is True and in_file.result["backend"] == "file"
+    assert in_file.result["credential"] == "LoadCredential=imip-gateway.smtp:%s/imip-gateway.smtp" % files
+    assert SECRET not in json.dumps(in_file.result)
+
+    creds.mkdir()
+    (creds / "imip-gateway.smtp.cred").write_bytes(b"sealed")
+    sealed = run_module(keychain_item, query)
+    assert sealed.result["backend"] == "systemd_creds"
+    assert sealed.result["item_path"] == "%s/imip-gateway.smtp.cred" % creds
+    assert sealed.result["credential"] == (
+        "LoadCredentialEncrypted=imip-gateway.smtp:%s/imip-gateway.smtp.cred" % creds)
+
+    missing = run_module(keychain_item, dict(name="imip-gateway.imap", state="query"))
+    assert missing.result["found"] is False and missing.result["credential"] == ""
+    assert missing.result["item_path"] == "%s/imip-gateway.imap.cred" % creds
+
+    only_file = run_module(keychain_item, dict(name="imip-gateway.smtp", state="query", backend="file"))
+    assert only_file.result["backend"] == "file" and only_file.result["found"] is True
+
+    bad = run_module(keychain_item, dict(name=".hidden", state="query"))
+    assert bad.rc != 0 and "invalid keychain item name" in bad.result["msg"]
