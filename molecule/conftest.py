@@ -7,8 +7,9 @@ lab this repository built:
     IMIP_LAB_TOPOLOGY=inventories/lab/.lab/topology.json pytest molecule/tls/tests
 
 The topology file is written by tools/lab/create.yml and names the lab, its hosts and addresses.
-What the scenarios' tests share beyond these fixtures (events, mailboxes, replies, the round trip)
-is the module imip_lab_client in _shared/tests/, which this file puts on the import path.
+What the scenarios' tests share beyond these fixtures (events, mailboxes, replies, the gateway's
+status) is the module imip_lab_client in _shared/tests/, which this file puts on the import path;
+the invitation round trip is the collection's own (playbooks/check.yml -e imip_check_roundtrip=true).
 """
 
 import json

@@ -1,6 +1,9 @@
 """What the Molecule scenarios' tests and their side effects share to drive the
 lab as users do: a calendar application's events (CalDAV), the external attendee's mailbox on
-`ext` and the reply its mail client sends, the gateway's status, and the invitation round trip.
+`ext` and the replies its mail client sends (also forged and stale ones), the gateway's status.
+The invitation round trip itself is the collection's (playbooks/check.yml with
+imip_check_roundtrip=true, the modules imip.server.roundtrip_organizer and roundtrip_attendee):
+the scenarios run that, not a copy here.
 
 A module of its own name (not conftest): test modules import it by name (molecule/conftest.py
 puts this directory on sys.path), and linters resolve a `conftest` import to whichever conftest.py
@@ -9,16 +12,15 @@ they find first. It also runs as a command, so that side_effect playbooks drive 
 
     imip_lab_client.py --topology <inventory>/.lab/topology.json --ca-file <site CA> \\
         --credentials <file: {"address": "password", ...}> --nameserver ns1 \\
-        roundtrip --organizer alice@example.test --attendee attendee@external.test
+        invite --organizer alice@example.test --attendee attendee@external.test
 
-Commands print one JSON object: `roundtrip` (an event with an external attendee, its REQUEST in the
-attendee's mailbox, the attendee's ACCEPTED reply on the organizer's event; the seconds each half
-took), `invite` (an event only; with --expect-refused it waits until the gateway reports its SMTP
-login refused and checks that nothing reached the attendee), `reply` (for an event already
-invited: wait for the REQUEST, reply, wait for PARTSTAT), `invited` (an outside organizer's
-invitations mailed from ext to a local user, each until the event is in the user's calendar; the
-seconds from the user's Maildir to the calendar), `imap-login` (a login as a mail client makes it,
-over TLS to port 993 of the site's public name).
+Commands print one JSON object: `invite` (an event only; with --expect-refused it waits until the
+gateway reports its SMTP login refused and checks that nothing reached the attendee, and returns
+the event as imip.server.roundtrip_organizer's `invitation`, so that the collection's round trip
+can finish it once the incident is fixed), `invited` (an outside organizer's invitations mailed
+from ext to a local user, each until the event is in the user's calendar; the seconds from the
+user's Maildir to the calendar), `imap-login` (a login as a mail client makes it, over TLS to port
+993 of the site's public name).
 """
 
 import argparse
@@ -252,13 +254,6 @@ def await_request(ext, attendee, uid, timeout=120):
                     timeout=timeout, interval=0.2)[-1][1]
 
 
-def answer(calendar, ext, uid, request, attendee, status="ACCEPTED", timeout=120):
-    """The attendee's mail client replies through ext's MTA; wait for PARTSTAT on the organizer's event."""
-    send_from_ext(ext, reply_message(uid, token_address(request), attendee, status, sequence_of(request)), attendee)
-    wait_for(f"PARTSTAT={status} on the organizer's event", lambda: partstat(calendar, uid, attendee) == status,
-             timeout=timeout, interval=0.2)
-
-
 def request_message(uid, organizer, attendee, hour=11, sequence=0):
     """An outside organizer's invitation as their calendar program mails it (iMIP, RFC 6047)."""
     calendar = icalendar.Calendar.from_ical(event_ics(uid, organizer, [attendee], tomorrow(hour), summary="Review",
@@ -316,17 +311,6 @@ def invited(calendar, lab, mail_host, organizer, attendee, count=1):
     return results
 
 
-def roundtrip(calendar, ext, organizer, attendee):
-    """PUT -> REQUEST in the attendee's mailbox -> reply -> PARTSTAT=ACCEPTED; the seconds of each half."""
-    started = time.monotonic()
-    uid = invite(calendar, organizer, attendee)
-    request = await_request(ext, attendee, uid)
-    delivered = time.monotonic()
-    answer(calendar, ext, uid, request, attendee)
-    return {"uid": uid, "put_to_mailbox_seconds": round(delivered - started, 2),
-            "reply_to_partstat_seconds": round(time.monotonic() - delivered, 2)}
-
-
 def imap_login(host, user, password, ca_file, port=993):
     """A mail client's IMAP login over TLS (certificate verified); True when the server accepts it."""
     context = ssl.create_default_context(cafile=ca_file)
@@ -352,7 +336,10 @@ def _idle_seconds(status):
 
 def refused_invitation(calendar, lab, mail_host, organizer, attendee, timeout=120):
     """An invitation while the gateway's SMTP login is refused: the gateway's status and journal say
-    so, the job stays queued, and nothing reaches the attendee. Returns what was seen."""
+    so, the job stays queued, and nothing reaches the attendee. Returns what was seen, and the event
+    as imip.server.roundtrip_organizer's `invitation` (uid, href, calendar), which the collection's
+    round trip (roundtrip_attendee step=answer, roundtrip_organizer step=finish) takes over once the
+    login works again: it is not in the round trip's own calendar, so only the event is deleted."""
     cal_host, ext = lab.host(mail_host), lab.host("ext")
     # The gateway keeps its authenticated SMTP session while it sends and closes it after
     # SMTP_IDLE_SECONDS without mail; the next invitation opens a new one and logs in again. An
@@ -372,8 +359,10 @@ def refused_invitation(calendar, lab, mail_host, organizer, attendee, timeout=12
         raise AssertionError("the gateway's journal does not say that the SMTP login was refused")
     if itip_for(ext, attendee, uid):
         raise AssertionError("an invitation reached the attendee although the SMTP login is refused")
+    invitation = {"uid": uid, "href": calendar.event_by_uid(uid).url.path, "calendar": calendar.url.path,
+                  "created_calendar": False}
     return {"uid": uid, "queue_depth": status["queue_depth"], "last_error": status["smtp"]["last_error"],
-            "journal": lines[-1]}
+            "journal": lines[-1], "invitation": invitation}
 
 
 def main(argv=None):
@@ -385,14 +374,10 @@ def main(argv=None):
     parser.add_argument("--mail-host", default="cal", help="the lab host with mail, calendar and gateway")
     parser.add_argument("--url", default="https://cal.example.test/", help="the CalDAV server")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("roundtrip", "invite", "reply"):
-        cmd = sub.add_parser(name)
-        cmd.add_argument("--organizer", default="alice@example.test")
-        cmd.add_argument("--attendee", default="attendee@external.test")
-        if name == "invite":
-            cmd.add_argument("--expect-refused", action="store_true")
-        if name == "reply":
-            cmd.add_argument("--uid", required=True)
+    inviting = sub.add_parser("invite")
+    inviting.add_argument("--organizer", default="alice@example.test")
+    inviting.add_argument("--attendee", default="attendee@external.test")
+    inviting.add_argument("--expect-refused", action="store_true")
     outside = sub.add_parser("invited")
     outside.add_argument("--organizer", default="attendee@external.test")
     outside.add_argument("--attendee", default="alice@example.test")
@@ -416,20 +401,10 @@ def main(argv=None):
                       "mailbox_to_calendar_max": figures[-1]}
         else:
             calendar = work_calendar(args.url, args.organizer, credentials[args.organizer], args.ca_file)
-            ext = lab.host("ext")
-            if args.command == "roundtrip":
-                result = roundtrip(calendar, ext, args.organizer, args.attendee)
-            elif args.command == "invite" and args.expect_refused:
+            if args.expect_refused:
                 result = refused_invitation(calendar, lab, args.mail_host, args.organizer, args.attendee)
-            elif args.command == "invite":
-                result = {"uid": invite(calendar, args.organizer, args.attendee)}
             else:
-                started = time.monotonic()
-                request = await_request(ext, args.attendee, args.uid, timeout=180)
-                delivered = time.monotonic()
-                answer(calendar, ext, args.uid, request, args.attendee)
-                result = {"uid": args.uid, "request_wait_seconds": round(delivered - started, 2),
-                          "reply_to_partstat_seconds": round(time.monotonic() - delivered, 2)}
+                result = {"uid": invite(calendar, args.organizer, args.attendee)}
     print(json.dumps(result))
     return 0
 

@@ -1,6 +1,7 @@
 """Constants of the default scenario's tests: the site's names and the test passwords (from the
 scenario's inventory and ext's shared settings). What every scenario's tests share (events,
-mailboxes, replies, the round trip) is in molecule/_shared/tests/imip_lab_client.py.
+mailboxes, replies) is in molecule/_shared/tests/imip_lab_client.py; the invitation round trip is the
+collection's own (playbooks/check.yml -e imip_check_roundtrip=true).
 
 A module of its own name, not conftest: linters resolve `from conftest import ...` to whichever
 conftest.py they find first."""
