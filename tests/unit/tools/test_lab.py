@@ -54,7 +54,7 @@ def test_refuses_a_range_that_overlaps_a_host_route(tmp_path):
             "hosts": {},
         }
         (tmp_path / "topology.json").write_text(json.dumps(topology))
-        proc = run_lab("start", str(tmp_path / "topology.json"))
+        proc = run_lab("prepare", str(tmp_path / "topology.json"))
         assert proc.returncode == 1
         assert "overlaps the host route" in proc.stderr
         assert taken in proc.stderr
@@ -74,6 +74,6 @@ def test_subnet_outside_the_range_is_refused(tmp_path):
         "hosts": {},
     }
     (tmp_path / "topology.json").write_text(json.dumps(topology))
-    proc = run_lab("start", str(tmp_path / "topology.json"))
+    proc = run_lab("prepare", str(tmp_path / "topology.json"))
     assert proc.returncode == 1
     assert "198.18.252.0/25 is not inside imip_lab_range 198.18.251.0/24" in proc.stderr
