@@ -6,8 +6,10 @@
 """Filters of the firewall role: its input checked and planned, and the default port forwards.
 
 Thin wrappers around plugins/module_utils/firewall/ (unit-tested there); the
-documentation is in the sidecar files firewall_plan.yml and firewall_group_forwards.yml. Both
-run on the controller, read nothing and write nothing, so they work under --check too.
+documentation is in the sidecar files firewall_plan.yml, firewall_group_forwards.yml and
+firewall_group_ports.yml (the last one around plugins/module_utils/_services.py, the catalogue of
+public services). All run on the controller, read nothing and write nothing, so they work under
+--check too.
 """
 
 from __future__ import annotations
@@ -55,6 +57,16 @@ def firewall_group_forwards(group_ports, groups):
     return firewall.group_forwards(group_ports, groups)
 
 
+def firewall_group_ports(more=None):
+    """The ports each inventory group serves, from the catalogue of public services; the groups in
+    `more` are added (a group there replaces the catalogue's ports for it)."""
+    from ansible_collections.imip.server.plugins.module_utils import _services
+
+    if more is not None and not isinstance(more, Mapping):
+        raise AnsibleFilterError("firewall_group_ports expects a dict of more group ports, got %s" % type(more).__name__)
+    return dict(_services.group_ports(), **dict(more or {}))
+
+
 class FilterModule(object):
     """imip.server's firewall filters."""
 
@@ -62,4 +74,5 @@ class FilterModule(object):
         return {
             "firewall_plan": firewall_plan,
             "firewall_group_forwards": firewall_group_forwards,
+            "firewall_group_ports": firewall_group_ports,
         }

@@ -5,7 +5,7 @@
 
 """The status report filter of playbooks/check.yml.
 
-A thin wrapper around plugins/module_utils/_status_report.py (unit-tested there); the
+A thin wrapper around plugins/module_utils/status/report.py (unit-tested there); the
 documentation is in the sidecar file status_report.yml. Runs on the controller over registered
 results and reads nothing, so it works under --check too.
 """
@@ -35,34 +35,34 @@ def _plain(value):
 
 def status_report(data):
     """The report (ok, counts, failed, vantage, roundtrip, checks, lines) from check.yml's data."""
-    from ansible_collections.imip.server.plugins.module_utils import _status_report
+    from ansible_collections.imip.server.plugins.module_utils.status import report
 
     if not isinstance(data, Mapping):
         raise AnsibleFilterError("status_report expects a dict (check.yml's data), got %s" % type(data).__name__)
     try:
-        return _status_report.build(_plain(data))
-    except _status_report.ReportInputError as exc:
+        return report.build(_plain(data))
+    except report.ReportInputError as exc:
         raise AnsibleFilterError("status_report: %s" % exc)
 
 
 def status_dns_records(plan, domain, mail_hosts):
     """{errors, records, fcrdns}: what the internet must see, from a dns_zone_plan result."""
-    from ansible_collections.imip.server.plugins.module_utils import _status_outside
+    from ansible_collections.imip.server.plugins.module_utils.status import outside
 
     if not isinstance(plan, Mapping) or "views" not in plan:
         raise AnsibleFilterError("status_dns_records expects the result of imip.server.dns_zone_plan")
     if isinstance(mail_hosts, str):
         raise AnsibleFilterError("status_dns_records: mail_hosts must be a list of host names")
-    return _status_outside.dns_expectations(_plain(plan), str(domain), [str(h) for h in mail_hosts or []])
+    return outside.dns_expectations(_plain(plan), str(domain), [str(h) for h in mail_hosts or []])
 
 
 def status_services(groups, serves_dns=True):
     """The site's public services, each with the host that serves it, from Ansible's `groups`."""
-    from ansible_collections.imip.server.plugins.module_utils import _status_report
+    from ansible_collections.imip.server.plugins.module_utils.status import report
 
     if not isinstance(groups, Mapping):
         raise AnsibleFilterError("status_services expects the inventory's groups (the variable `groups`)")
-    return _status_report.services(_plain(groups), bool(serves_dns))
+    return report.services(_plain(groups), bool(serves_dns))
 
 
 class FilterModule(object):

@@ -39,7 +39,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 from ansible.module_utils.urls import open_url
 
-from ansible_collections.imip.server.plugins.module_utils import _status_checks as sc
+from ansible_collections.imip.server.plugins.module_utils.status import checks as sc
 from ansible_collections.imip.server.plugins.module_utils._names import strip_mailto
 
 # ------------------------------------------------------------------------------ iCalendar text

@@ -211,9 +211,9 @@ resolver:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.imip.server.plugins.module_utils import _status_checks as sc
-from ansible_collections.imip.server.plugins.module_utils import _status_outside as outside
-from ansible_collections.imip.server.plugins.module_utils import _status_probes as probes
+from ansible_collections.imip.server.plugins.module_utils.status import checks as sc
+from ansible_collections.imip.server.plugins.module_utils.status import outside
+from ansible_collections.imip.server.plugins.module_utils.status import probes
 from ansible_collections.imip.server.plugins.module_utils.dns import check as _dns_check
 
 TYPES = ["A", "AAAA", "CNAME", "MX", "NS", "PTR", "SRV", "TXT", "CAA"]

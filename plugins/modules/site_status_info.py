@@ -262,9 +262,10 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.imip.server.plugins.module_utils import _dovecot_hash as dh
 from ansible_collections.imip.server.plugins.module_utils.parity import engine as _parity
-from ansible_collections.imip.server.plugins.module_utils import _status_backup as backup_status
-from ansible_collections.imip.server.plugins.module_utils import _status_checks as sc
-from ansible_collections.imip.server.plugins.module_utils import _status_site as site
+from ansible_collections.imip.server.plugins.module_utils.status import backup as backup_status
+from ansible_collections.imip.server.plugins.module_utils.status import checks as sc
+from ansible_collections.imip.server.plugins.module_utils.status import gateway as gateway_status
+from ansible_collections.imip.server.plugins.module_utils.status import site
 from ansible_collections.imip.server.plugins.module_utils._keychain import module_runner
 
 
@@ -300,7 +301,7 @@ def _gateway(module, gateway):
     unit_name = gateway["unit"]
     rc, out, err = module.run_command(["systemctl", "show", unit_name, "--timestamp=unix",
                                        "-p", "LoadState,ActiveState,SubState,ActiveEnterTimestamp,NRestarts"])
-    unit = site.parse_systemctl_show(out) if rc == 0 else {"LoadState": "unknown (systemctl: %s)" % err.strip()}
+    unit = gateway_status.parse_systemctl_show(out) if rc == 0 else {"LoadState": "unknown (systemctl: %s)" % err.strip()}
     status, why = None, None
     if not os.path.exists(gateway["command"]):
         why = "%s is not installed" % gateway["command"]
@@ -311,10 +312,10 @@ def _gateway(module, gateway):
             argv = ["runuser", "-u", gateway["user"], "--"] + argv
         rc, out, err = module.run_command(argv)
         try:
-            status = site.read_status_json(out)
+            status = gateway_status.read_status_json(out)
         except ValueError:
             why = "exit %d: %s" % (rc, (err or out).strip().splitlines()[-1] if (err or out).strip() else "no output")
-    return site.gateway_checks(unit, status, why, gateway["max_queue_age"], unit_name=unit_name)
+    return gateway_status.gateway_checks(unit, status, why, gateway["max_queue_age"], unit_name=unit_name)
 
 
 def _read_stamp(path):

@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The firewall role's filters: imip.server.firewall_plan and imip.server.firewall_group_forwards.
+"""The firewall role's filters: imip.server.firewall_plan, imip.server.firewall_group_forwards and
+imip.server.firewall_group_ports.
 
 The planner itself is tested in module_utils/firewall/test_plan.py; here: the filters hand their
 input to it unchanged, refuse what is not a plan input, and work inside Ansible's templating with
@@ -20,8 +21,33 @@ ROLE = Path(__file__).resolve().parents[4] / "roles" / "firewall"
 INPUT = {"admin_sources": ["198.51.100.1", "fd42:6::/64"], "service_ports": [{"port": 25}], "host": "cal"}
 
 
-def test_filter_module_offers_both_filters(ctl):
-    assert set(ctl.firewall.FilterModule().filters()) == {"firewall_plan", "firewall_group_forwards"}
+# imip_firewall_group_ports as roles/firewall/defaults/main.yml wrote it before the default came
+# from the catalogue of public services (plugins/module_utils/_services.py): it must not change.
+GROUP_PORTS_BEFORE = yaml.safe_load("""
+mail_servers: [{port: 25}, {port: 587}, {port: 993}]
+calendar_servers: [{port: 443}]
+dns_servers: [{port: 53, proto: tcp}, {port: 53, proto: udp}]
+""")
+
+
+def test_filter_module_offers_the_three_filters(ctl):
+    assert set(ctl.firewall.FilterModule().filters()) == {"firewall_plan", "firewall_group_forwards", "firewall_group_ports"}
+
+
+def test_group_ports_are_the_roles_former_literal_default(ctl, templar):
+    assert ctl.firewall.firewall_group_ports({}) == GROUP_PORTS_BEFORE
+    defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
+    rendered = templar("{{ imip_firewall_group_ports }}",
+                       {"imip_firewall_group_ports": ctl.trust_as_template(defaults["imip_firewall_group_ports"])})
+    assert rendered == GROUP_PORTS_BEFORE
+
+
+def test_group_ports_add_the_inputs_groups(ctl, templar):
+    more = templar("{{ {'monitoring': [{'port': 9100}], 'calendar_servers': [{'port': 8443}]} "
+                   "| imip.server.firewall_group_ports }}", {})
+    assert more == dict(GROUP_PORTS_BEFORE, monitoring=[{"port": 9100}], calendar_servers=[{"port": 8443}])
+    with pytest.raises(ctl.AnsibleFilterError, match="expects a dict"):
+        ctl.firewall.firewall_group_ports([{"port": 25}])
 
 
 def test_plan_is_the_planners(ctl):

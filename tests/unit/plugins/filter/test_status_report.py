@@ -3,7 +3,7 @@
 """The status filters inside Ansible's templating, with the expressions playbooks/check.yml and
 the dns role's status entry point use: the public services from `groups`, what DNS must hold from
 the planner's plan, and the report from registered results. The logic is tested in
-module_utils/test_status_*.py."""
+module_utils/status/test_*.py."""
 
 from __future__ import annotations
 

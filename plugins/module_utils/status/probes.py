@@ -8,7 +8,7 @@ envelope that is never sent, and the certificate a TLS port serves.
 
 Each probe returns what it saw as plain data and never raises for what the network does
 (refused, timed out, a TLS error): the checks decide what that means. Timeouts are retried
-(`_status_checks.retry`); an answer, even a refusal, is never retried.
+(`checks.retry`); an answer, even a refusal, is never retried.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import socket
 import ssl
 import time
 
-from ansible_collections.imip.server.plugins.module_utils._status_checks import retry
+from ansible_collections.imip.server.plugins.module_utils.status.checks import retry
 
 OPEN, REFUSED, TIMEOUT, UNREACHABLE, ERROR = "open", "refused", "timeout", "unreachable", "error"
 

@@ -2,7 +2,7 @@
 
 import datetime
 
-from ansible_collections.imip.server.plugins.module_utils import _status_backup as b
+from ansible_collections.imip.server.plugins.module_utils.status import backup as b
 
 NOW = datetime.datetime(2026, 12, 7, 12, 0, tzinfo=datetime.timezone.utc).timestamp()
 DAY = 86400
@@ -162,5 +162,5 @@ def test_no_restore_test_is_unknown_when_off_and_ok_when_scheduled():
 
 
 def test_every_check_id_has_the_backup_heading():
-    from ansible_collections.imip.server.plugins.module_utils import _status_checks as sc  # pylint: disable=import-outside-toplevel
+    from ansible_collections.imip.server.plugins.module_utils.status import checks as sc  # pylint: disable=import-outside-toplevel
     assert [sc.heading_of(cid) for cid in b.CHECK_IDS] == [sc.BACKUP] * 3

@@ -15,8 +15,8 @@
 
 from __future__ import annotations
 
-from ansible_collections.imip.server.plugins.module_utils import _status_checks as sc
-from ansible_collections.imip.server.plugins.module_utils import _status_probes as probes
+from ansible_collections.imip.server.plugins.module_utils.status import checks as sc
+from ansible_collections.imip.server.plugins.module_utils.status import probes
 from ansible_collections.imip.server.plugins.module_utils.dns.records import reverse_name
 
 # ------------------------------------------------------------------------------ DNS

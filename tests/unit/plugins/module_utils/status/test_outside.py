@@ -10,10 +10,10 @@ import pytest
 
 from ansible_collections.imip.server.plugins.module_utils.dns import check as _dns_check
 from ansible_collections.imip.server.plugins.module_utils.dns import planner as _dns_records
-from ansible_collections.imip.server.plugins.module_utils import _status_outside as outside
-from ansible_collections.imip.server.plugins.module_utils import _status_probes as probes
+from ansible_collections.imip.server.plugins.module_utils.status import outside
+from ansible_collections.imip.server.plugins.module_utils.status import probes
 
-from ..status_common import POSTGREY, RELAY_DENIED, DnsServer, MxHandler, Running, closed_port
+from ...status_common import POSTGREY, RELAY_DENIED, DnsServer, MxHandler, Running, closed_port
 
 HOSTS = [{"host": "gw", "fqdn": "gw.example.test", "ipv4": "198.51.100.130", "ipv6": ""},
          {"host": "ns1", "fqdn": "ns1.example.test", "ipv4": "198.51.100.131", "ipv6": ""},

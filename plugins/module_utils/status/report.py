@@ -14,28 +14,18 @@ the checks by heading and renders the text. docs/status.md describes the result.
 
 from __future__ import annotations
 
-from ansible_collections.imip.server.plugins.module_utils import _status_checks as sc
-from ansible_collections.imip.server.plugins.module_utils import _status_site
+from ansible_collections.imip.server.plugins.module_utils._services import CATALOGUE
+from ansible_collections.imip.server.plugins.module_utils.status import checks as sc
+from ansible_collections.imip.server.plugins.module_utils.status import site as site_view
 
 NO_VANTAGE = "no vantage host: add one to the `vantage` group to test from outside"
 # How the report names the vantage point when the outside checks ran where ansible-playbook runs.
 CONTROLLER = "this controller"
 
-# The public services of a site, by the inventory group whose first host serves them (what the
-# roles install: Postfix, Dovecot, Radicale, BIND; docs/status.md).
-CATALOGUE = (
-    ("mail_servers", dict(port=25, proto="tcp", service="SMTP", unit="postfix", tls="smtp")),
-    ("mail_servers", dict(port=587, proto="tcp", service="submission", unit="postfix", tls="smtp")),
-    ("mail_servers", dict(port=993, proto="tcp", service="IMAPS", unit="dovecot", tls="tls")),
-    ("calendar_servers", dict(port=443, proto="tcp", service="CalDAV over HTTPS", unit="radicale", tls="tls")),
-    ("dns_servers", dict(port=53, proto="tcp", service="DNS", unit="named", tls="none")),
-    ("dns_servers", dict(port=53, proto="udp", service="DNS", unit="named", tls="none")),
-)
-
 
 def services(groups, serves_dns=True):
-    """[{port, proto, service, unit, tls, group, host}]: the site's public services, each with
-    the first host of its group; DNS only when the site serves it."""
+    """[{port, proto, service, unit, tls, group, host}]: the site's public services (_services.CATALOGUE),
+    each with the first host of its group; DNS only when the site serves it."""
     out = []
     for group, entry in CATALOGUE:
         hosts = groups.get(group) or []
@@ -89,7 +79,7 @@ def port_check(service, public_address, listening, seen, vantage, site_why=None,
     cid = "port.%d" % port if proto == "tcp" else "port.%d.%s" % (port, proto)
     host, unit = service["host"], service.get("unit") or service["service"]
     label = _port_label(service)
-    exposure = None if listening is None else _status_site.exposure(listening)
+    exposure = None if listening is None else site_view.exposure(listening)
     should = "%s:%d/%s reachable from the internet, %s listening on all of %s's addresses" % (
         public_address, port, proto, unit, host)
     listens = ("%s listens on %s" % (host, ", ".join(listening))) if listening else \

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from ansible_collections.imip.server.plugins.module_utils import _status_checks as sc
+from ansible_collections.imip.server.plugins.module_utils.status import checks as sc
 
 
 def test_a_check_says_what_is_what_should_be_and_how_to_fix_it():

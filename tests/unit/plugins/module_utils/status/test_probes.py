@@ -12,9 +12,9 @@ import time
 
 import pytest
 
-from ansible_collections.imip.server.plugins.module_utils import _status_probes as probes
+from ansible_collections.imip.server.plugins.module_utils.status import probes
 
-from ..status_common import (POSTGREY, RELAY_DENIED, MxHandler, Running, TlsHandler, certificates, closed_port,
+from ...status_common import (POSTGREY, RELAY_DENIED, MxHandler, Running, TlsHandler, certificates, closed_port,
                              server_context)
 
 

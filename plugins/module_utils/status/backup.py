@@ -13,7 +13,7 @@ What the imip.server.backup role leaves on a host, judged as an operator would:
 - backup.restore_test: the last restore test or restore (last-restore.json) and its result.
 
 The functions take what the module read (systemctl show properties, stamps, the schedule's
-period) and return checks (_status_checks); they never raise for what they find.
+period) and return checks (status.checks); they never raise for what they find.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import datetime
 import re
 import time
 
-from ansible_collections.imip.server.plugins.module_utils import _status_checks as sc
+from ansible_collections.imip.server.plugins.module_utils.status import checks as sc
 
 BACKUP_TIMER = "imip-backup.timer"
 BACKUP_SERVICE = "imip-backup.service"

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.imip.server.plugins.module_utils import _status_checks as sc
-from ansible_collections.imip.server.plugins.module_utils import _status_report as report
+from ansible_collections.imip.server.plugins.module_utils.status import checks as sc
+from ansible_collections.imip.server.plugins.module_utils.status import report
 
 GROUPS = {"all": ["gw", "ns1", "cal", "ext"], "gateways": ["gw"], "dns_servers": ["ns1"], "mail_servers": ["cal"],
           "calendar_servers": ["cal"], "vantage": ["ext"], "ungrouped": []}
