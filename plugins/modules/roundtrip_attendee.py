@@ -184,7 +184,9 @@ checks:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.imip.server.plugins.module_utils import _roundtrip as rt
+from ansible_collections.imip.server.plugins.module_utils.roundtrip import attendee, submit
+from ansible_collections.imip.server.plugins.module_utils.roundtrip.mailbox import ImapBox
+from ansible_collections.imip.server.plugins.module_utils.roundtrip.steps import INVITATION
 
 
 def main():
@@ -218,22 +220,22 @@ def main():
     p = module.params
     if "@" not in p["attendee"]:
         module.fail_json(msg="attendee must be a mail address (user@domain), not %r" % p["attendee"])
-    box, smtp, sender, relay = p["maildir"], (p["smtp_host"], p["smtp_port"]), rt.send, rt.VANTAGE_MTA
+    box, smtp, sender, relay = p["maildir"], (p["smtp_host"], p["smtp_port"]), submit.send, attendee.VANTAGE_MTA
     if p["mailbox"]:
         m = p["mailbox"]
         user = m["user"] or p["attendee"]
-        box = rt.ImapBox(m["imap_host"], m["imap_port"], user, m["password"], ca_file=m["ca_file"],
-                         server_name=m["server_name"])
+        box = ImapBox(m["imap_host"], m["imap_port"], user, m["password"], ca_file=m["ca_file"],
+                      server_name=m["server_name"])
         smtp = (m["smtp_host"] or m["imap_host"], m["smtp_port"])
-        sender, relay = rt.submitter(user, m["password"], m["ca_file"], m["server_name"]), rt.SUBMISSION
+        sender, relay = submit.submitter(user, m["password"], m["ca_file"], m["server_name"]), attendee.SUBMISSION
     if p["step"] == "answer":
-        got = rt.answer(box, p["uid"], p["attendee"], p["timeout"], smtp[0], smtp[1], since=p["put_at"],
-                        sender=sender, relay=relay)
-        arrived = any(c["id"] == rt.INVITATION and c["status"] == "ok" for c in got["checks"])
+        got = attendee.answer(box, p["uid"], p["attendee"], p["timeout"], smtp[0], smtp[1], since=p["put_at"],
+                              sender=sender, relay=relay)
+        arrived = any(c["id"] == INVITATION and c["status"] == "ok" for c in got["checks"])
         module.exit_json(changed=got["replied"], replied=got["replied"], request_seconds=got["request_seconds"],
                          invitation_arrived=arrived, arrived_at=got.get("arrived_at"),
                          replied_at=got.get("replied_at"), checks=got["checks"])
-    check = rt.cleanup(box, p["uid"], p["attendee"], p["removal"], p["timeout"], p["expect_cancel"])
+    check = attendee.cleanup(box, p["uid"], p["attendee"], p["removal"], p["timeout"], p["expect_cancel"])
     module.exit_json(changed=True, checks=[check])
 
 

@@ -171,7 +171,8 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.imip.server.plugins.module_utils import _roundtrip as rt
+from ansible_collections.imip.server.plugins.module_utils.roundtrip import organizer
+from ansible_collections.imip.server.plugins.module_utils.roundtrip.caldav import CalDav
 
 
 def main():
@@ -201,10 +202,10 @@ def main():
         module.fail_json(msg="calendar must be one collection name without '/', not %r" % p["calendar"])
     if p["step"] == "finish" and p["invitation"] and "uid" not in p["invitation"]:
         module.fail_json(msg="invitation must be what step=invite returned (it has no uid)")
-    dav = rt.CalDav(p["url"], p["user"], p["password"], timeout=p["request_timeout"], ca_file=p["ca_file"])
+    dav = CalDav(p["url"], p["user"], p["password"], timeout=p["request_timeout"], ca_file=p["ca_file"])
 
     if p["step"] == "invite":
-        made = rt.invite(dav, p["user"], p["attendee"], p["calendar"], p["retries"])
+        made = organizer.invite(dav, p["user"], p["attendee"], p["calendar"], p["retries"])
         invitation = dict((k, made.get(k)) for k in ("uid", "href", "calendar", "created_calendar", "put_at"))
         invitation["href"] = invitation["href"] or ""
         module.exit_json(changed=bool(made.get("href") or made.get("created_calendar") or made["stale_removed"]),
@@ -214,10 +215,10 @@ def main():
     invitation = p["invitation"]
     checks, accepted_at = [], None
     if p["replied"] and invitation.get("href"):
-        check, accepted_at = rt.await_reply(dav, invitation["href"], p["user"], p["attendee"], p["timeout"],
-                                            p["retries"], since=p["replied_at"])
+        check, accepted_at = organizer.await_reply(dav, invitation["href"], p["user"], p["attendee"], p["timeout"],
+                                                   p["retries"], since=p["replied_at"])
         checks.append(check)
-    removal = rt.remove_test_event(dav, invitation, p["retries"])
+    removal = organizer.remove_test_event(dav, invitation, p["retries"])
     module.exit_json(changed=removal["deleted"], invitation=invitation, removal=removal, checks=checks,
                      accepted_at=accepted_at, seconds=round(time.monotonic() - started, 2))
 

@@ -20,6 +20,7 @@ import time
 
 from ansible_collections.imip.server.plugins.module_utils.status import checks as sc
 
+
 def parse_systemctl_show(text):
     return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
 

@@ -249,4 +249,3 @@ def run_parity(run_engine, retries):
         time.sleep(0.5)
         result = run_engine()
     return result
-

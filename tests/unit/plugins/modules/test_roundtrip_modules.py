@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from ansible_collections.imip.server.plugins.modules import roundtrip_attendee, roundtrip_organizer
 
 from ..common import LocalServer, SmtpHandler
-from ..module_utils.test_roundtrip import PASSWORD, TOKEN_ADDRESS, itip
+from ..module_utils.roundtrip.common import PASSWORD, TOKEN_ADDRESS, itip
 
 
 class RefusingDav(BaseHTTPRequestHandler):

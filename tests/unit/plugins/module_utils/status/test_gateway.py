@@ -33,7 +33,7 @@ def test_a_stopped_gateway_says_where_to_look():
 
 def test_a_missing_unit_says_to_install_it():
     c = by_id(gateway.gateway_checks({"LoadState": "not-found"}, None, "/opt/imip/gateway/bin/imip-gateway is not installed",
-                                  900))
+                                     900))
     assert c["gateway.service"]["status"] == "fail" and "site.yml" in c["gateway.service"]["fix"][0]
     assert c["gateway.queue"]["status"] == "unknown" and "is not installed" in c["gateway.queue"]["message"]
 

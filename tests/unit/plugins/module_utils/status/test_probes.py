@@ -15,7 +15,7 @@ import pytest
 from ansible_collections.imip.server.plugins.module_utils.status import probes
 
 from ...status_common import (POSTGREY, RELAY_DENIED, MxHandler, Running, TlsHandler, certificates, closed_port,
-                             server_context)
+                              server_context)
 
 
 def test_an_open_port_accepts():
