@@ -41,10 +41,8 @@ def _problem(result):
     other = result.get("other") or {}
     problem = other.get("problem") or {}
     if not problem.get("type"):
-        for challenge in (other.get("authorization") or {}).get("challenges") or []:
-            if isinstance(challenge, dict) and isinstance(challenge.get("error"), dict):
-                problem = challenge["error"]
-                break
+        invalid = _challenge_error(other)
+        problem = problem if invalid is None else invalid
     ptype = _text(problem.get("type"))
     detail = _text(problem.get("detail"))
     subs = [_text(s.get("detail")) for s in other.get("subproblems") or [] if isinstance(s, dict)]
@@ -56,6 +54,14 @@ def _problem(result):
     if ptype.startswith(ACME_ERROR):
         ptype = ptype[len(ACME_ERROR):]
     return ptype, detail, subs
+
+
+def _challenge_error(other):
+    """The error of the first challenge the CA marked invalid, or None."""
+    for challenge in (other.get("authorization") or {}).get("challenges") or []:
+        if isinstance(challenge, dict) and isinstance(challenge.get("error"), dict):
+            return challenge["error"]
+    return None
 
 
 def _challenge_target(challenge, identifier, challenge_data):
@@ -98,7 +104,6 @@ def message(result, task="", action="", **context):
     msg = _text(result.get("msg")).strip()
     host = context.get("host", "?")
     directory = context.get("directory", "?")
-    challenge = context.get("challenge", "?")
     if action.split(".")[-1] == "fail":
         return msg  # the role's own message
     if "nsupdate" in action or task.startswith("Publish the DNS-01"):
@@ -106,6 +111,25 @@ def message(result, task="", action="", **context):
 
     ptype, detail, subs = _problem(result)
     where = " (%s)" % detail if detail else ""
+    said = _account_problem(ptype, where, directory, host, context.get("names") or [])
+    if said:
+        return said
+    identifier = _challenge_identifier(msg, ptype, context.get("names"))
+    if identifier:
+        return _challenge_failure(identifier, detail or "; ".join(s for s in subs if s) or msg, context)
+    return _transport_failure(result, msg, task, action, directory, host)
+
+
+def _challenge_identifier(msg, ptype, names):
+    """The name whose challenge the CA could not validate, or None when that is not the problem."""
+    match = re.search(r"Failed to validate challenge for (?:dns:)?([^\s:]+)", msg)
+    if match:
+        return match.group(1)
+    return (names or ["?"])[0] if ptype in _CHALLENGE_PROBLEMS else None
+
+
+def _account_problem(ptype, where, directory, host, names):
+    """The CA's refusal of the account or the order (rate limit, EAB, terms, contact, names), or None."""
     if ptype == "rateLimited":
         return ("The ACME CA %s refused the request from %s: rate limit%s. Nothing was changed; the current "
                 "certificate stays. Run again after the time the CA names (Let's Encrypt documents its limits; "
@@ -120,23 +144,27 @@ def message(result, task="", action="", **context):
         return "The ACME CA %s refuses the contact address%s: check imip_tls_acme_email." % (directory, where)
     if ptype in ("rejectedIdentifier", "unsupportedIdentifier"):
         return ("The ACME CA %s will not issue for %s%s: check imip_tls_names."
-                % (directory, ", ".join(context.get("names") or []), where))
+                % (directory, ", ".join(names), where))
+    return None
 
-    match = re.search(r"Failed to validate challenge for (?:dns:)?([^\s:]+)", msg)
-    if match or ptype in _CHALLENGE_PROBLEMS:
-        identifier = match.group(1) if match else (context.get("names") or ["?"])[0]
-        target = _challenge_target(challenge, identifier, context.get("challenge_data"))
-        said = detail or "; ".join(s for s in subs if s) or msg
-        if challenge == "http-01":
-            hint = ("The CA must reach port 80 of %s's public address, which must lead to %s (with "
-                    "imip_tls_acme_http_firewall temporary the role opens and forwards it for the challenge)"
-                    % (identifier, host))
-        else:
-            hint = ("The CA asks the name servers of %s on the internet; they must serve the record the role "
-                    "wrote to %s" % (identifier, context.get("dns_server", "?")))
-        return ("%s for %s: the ACME CA %s could not validate %s: %s. %s."
-                % (challenge.upper(), identifier, directory, target, said.rstrip("."), hint))
 
+def _challenge_failure(identifier, said, context):
+    """The CA could not see the challenge's answer for identifier: the record or URL, and where it must lead."""
+    challenge, host = context.get("challenge", "?"), context.get("host", "?")
+    target = _challenge_target(challenge, identifier, context.get("challenge_data"))
+    if challenge == "http-01":
+        hint = ("The CA must reach port 80 of %s's public address, which must lead to %s (with "
+                "imip_tls_acme_http_firewall temporary the role opens and forwards it for the challenge)"
+                % (identifier, host))
+    else:
+        hint = ("The CA asks the name servers of %s on the internet; they must serve the record the role "
+                "wrote to %s" % (identifier, context.get("dns_server", "?")))
+    return ("%s for %s: the ACME CA %s could not validate %s: %s. %s."
+            % (challenge.upper(), identifier, context.get("directory", "?"), target, said.rstrip("."), hint))
+
+
+def _transport_failure(result, msg, task, action, directory, host):
+    """No ACME directory at the URL, a CA that cannot be reached, or whatever else the request said."""
     other = result.get("other") or {}
     status = result.get("status", other.get("http_status"))
     if action.split(".")[-1] == "uri" and status not in (None, -1):
@@ -149,5 +177,4 @@ def message(result, task="", action="", **context):
             hint = ("%s does not trust the CA's HTTPS certificate: a private CA's root goes in imip_tls_trusted_cas"
                     % host)
         return "The ACME CA at %s cannot be reached from %s: %s. %s." % (directory, host, reason.rstrip("."), hint)
-
     return "ACME request to %s failed on %s at '%s': %s" % (directory, host, task or "?", msg or "(no message)")

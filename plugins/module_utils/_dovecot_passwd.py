@@ -38,6 +38,25 @@ class PasslibMissing(PasswdError):
     """passlib is needed (to verify or to hash) and is not installed on this host."""
 
 
+def _checked_scheme(where, password, written):
+    """The canonical scheme of one user's password, checked with it; raises PasswdError naming where."""
+    if not password:
+        raise PasswdError("%s: the password is empty" % where)
+    if "\0" in password or "\r" in password or "\n" in password:
+        raise PasswdError("%s: the password must not contain line breaks or NUL" % where)
+    problem = dh.write_problem(written)
+    if problem:
+        raise PasswdError("%s: %s" % (where, problem))
+    scheme = dh.canonical(written)
+    if scheme == "PLAIN" and (":" in password or has_line_break(password)):
+        raise PasswdError("%s: scheme PLAIN cannot hold a password containing ':' or a line separator "
+                          "(the passwd-file's field and line separators); use a hashed scheme" % where)
+    problem = dh.secret_problem(scheme, password)
+    if problem:
+        raise PasswdError("%s: %s" % (where, problem))
+    return scheme
+
+
 def check_users(users, default_scheme=DEFAULT_SCHEME):
     """The users as [(address, password, SCHEME)], checked; raises PasswdError naming users[i]."""
     problem = dh.write_problem(default_scheme)
@@ -51,22 +70,7 @@ def check_users(users, default_scheme=DEFAULT_SCHEME):
         if problem:
             shown = (" (%s)" % address.encode("unicode_escape").decode("ascii")) if address else ""
             raise PasswdError("%s%s: %s" % (where, shown, problem))
-        where = "%s (%s)" % (where, address)
-        if not password:
-            raise PasswdError("%s: the password is empty" % where)
-        if "\0" in password or "\r" in password or "\n" in password:
-            raise PasswdError("%s: the password must not contain line breaks or NUL" % where)
-        written = user.get("scheme") or default_scheme
-        problem = dh.write_problem(written)
-        if problem:
-            raise PasswdError("%s: %s" % (where, problem))
-        scheme = dh.canonical(written)
-        if scheme == "PLAIN" and (":" in password or has_line_break(password)):
-            raise PasswdError("%s: scheme PLAIN cannot hold a password containing ':' or a line separator "
-                              "(the passwd-file's field and line separators); use a hashed scheme" % where)
-        problem = dh.secret_problem(scheme, password)
-        if problem:
-            raise PasswdError("%s: %s" % (where, problem))
+        scheme = _checked_scheme("%s (%s)" % (where, address), password, user.get("scheme") or default_scheme)
         if address in seen:
             raise PasswdError("users[%d] and users[%d]: %s is listed twice" % (seen[address], index, address))
         seen[address] = index
@@ -112,40 +116,46 @@ def plan(path, existing, users, hash_new=True):
     in_file = sorted(document.users, key=lambda u: document.users[u][0])
     result.removed = [u for u in in_file if u not in wanted]
 
-    lines = []
-    for address, password, scheme in users:
-        keep = False
-        if address in fields:
-            field, lineno = fields[address]
-            try:
-                keep = dh.verify(password, field)
-            except dh.SchemeError as exc:
-                if not dh.have_passlib():
-                    if hash_new:
-                        raise PasslibMissing("%s line %d (%s): %s" % (path, lineno, address, dh.PASSLIB_INSTALL_HINT))
-                    result.warnings.append("%s: cannot verify without passlib (not installed yet); assuming a rehash" % address)
-                else:
-                    result.warnings.append("%s line %d (%s): the stored hash cannot be verified (%s); it is rewritten"
-                                           % (path, lineno, address, exc))
-        if keep:
-            lines.append("%s:%s" % (address, fields[address][0]))
-            continue
-        (result.rehashed if address in fields else result.added).append(address)
-        if not hash_new:
-            lines.append(None)
-            continue
-        try:
-            lines.append("%s:%s" % (address, dh.make(password, scheme)))
-        except dh.SchemeError as exc:
-            error = PasslibMissing if not dh.have_passlib() else PasswdError
-            raise error("cannot hash the password of %s: %s" % (address, exc))
-
+    lines = [_line(path, address, password, scheme, fields, hash_new, result) for address, password, scheme in users]
     if None not in lines:
         result.text = "".join(line + "\n" for line in lines)
     # A placeholder stands for a new hash: then something was added or rehashed anyway.
     result.content_changed = bool(result.added or result.rehashed or result.removed) or result.text != existing
     result.diff = _diff(path, document, users, result)
     return result
+
+
+def _keeps(path, address, password, fields, hash_new, result):
+    """Whether the stored hash of address verifies the password (a warning when it cannot be verified)."""
+    if address not in fields:
+        return False
+    field, lineno = fields[address]
+    try:
+        return dh.verify(password, field)
+    except dh.SchemeError as exc:
+        if not dh.have_passlib():
+            if hash_new:
+                raise PasslibMissing("%s line %d (%s): %s" % (path, lineno, address, dh.PASSLIB_INSTALL_HINT))
+            result.warnings.append("%s: cannot verify without passlib (not installed yet); assuming a rehash" % address)
+        else:
+            result.warnings.append("%s line %d (%s): the stored hash cannot be verified (%s); it is rewritten"
+                                   % (path, lineno, address, exc))
+    return False
+
+
+def _line(path, address, password, scheme, fields, hash_new, result):
+    """The user's line: the stored one when its hash verifies, else a new hash (None: a placeholder
+    under check mode); result's added or rehashed names the user."""
+    if _keeps(path, address, password, fields, hash_new, result):
+        return "%s:%s" % (address, fields[address][0])
+    (result.rehashed if address in fields else result.added).append(address)
+    if not hash_new:
+        return None
+    try:
+        return "%s:%s" % (address, dh.make(password, scheme))
+    except dh.SchemeError as exc:
+        error = PasslibMissing if not dh.have_passlib() else PasswdError
+        raise error("cannot hash the password of %s: %s" % (address, exc))
 
 
 def _diff(path, document, users, result):

@@ -86,24 +86,28 @@ class IniDocument(object):
             return "".join(lines)
         eol = eol_of(lines)
         new_line = "%s = %s%s" % (key, value, eol)
-        in_section = [e[0] for e in self.entries if e[1] == section]
-        if in_section:
-            at = max(in_section) + 1
-        elif section in self.headers:
-            at = self.headers[section][-1] + 1
-        elif section is None:
-            at = min([i for v in self.headers.values() for i in v] or [len(lines)])
-        else:
-            if lines and not lines[-1].endswith("\n"):
-                lines[-1] += eol
-            if lines and not _BLANK.match(lines[-1]):
-                lines.append(eol)
-            lines.append("[%s]%s" % (section, eol))
-            at = len(lines)
+        at = self._insert_at(lines, section, eol)
         if at > 0 and at == len(lines) and lines and not lines[-1].endswith("\n"):
             lines[-1] += eol
         lines.insert(at, new_line)
         return "".join(lines)
+
+    def _insert_at(self, lines, section, eol):
+        """Where a new key of section goes: after the section's last key, after its header, before
+        the first header (section None), or in a new section appended to lines."""
+        in_section = [e[0] for e in self.entries if e[1] == section]
+        if in_section:
+            return max(in_section) + 1
+        if section in self.headers:
+            return self.headers[section][-1] + 1
+        if section is None:
+            return min([i for v in self.headers.values() for i in v] or [len(lines)])
+        if lines and not lines[-1].endswith("\n"):
+            lines[-1] += eol
+        if lines and not _BLANK.match(lines[-1]):
+            lines.append(eol)
+        lines.append("[%s]%s" % (section, eol))
+        return len(lines)
 
 
 def section_label(section):

@@ -114,8 +114,16 @@ def host_problems(variables, group_names, specs):
     roles = roles_of(group_names)
     if not roles:
         return []
-    problems = []
     checked = set()
+    problems = _fact_problems(variables, checked) + _network_problems(variables, checked)
+    for role in roles:
+        problems += _role_problems(role, specs, variables, checked)
+    return _unique(problems)
+
+
+def _fact_problems(variables, checked):
+    """The cross-role facts (imip_domain, the addresses); checked collects the names looked at."""
+    problems = []
     for name, problem_of in FACTS:
         if name == "imip_domain" and name not in variables:
             problems.append("imip_domain is required: the site's mail and calendar domain, e.g. example.org")
@@ -127,6 +135,12 @@ def host_problems(variables, group_names, specs):
         reason = problem_of(value)
         if reason:
             problems.append("%s: %s is %s" % (name, _shown(value), reason))
+    return problems
+
+
+def _network_problems(variables, checked):
+    """Each item of the lists of addresses or networks, by its index."""
+    problems = []
     for name in NETWORK_LISTS:
         value = variables.get(name, _MISSING)
         if isinstance(value, (list, tuple)):
@@ -135,20 +149,25 @@ def host_problems(variables, group_names, specs):
                 reason = _site_facts.network_problem(item)
                 if reason:
                     problems.append("%s[%d]: %s %s" % (name, index, _shown(item), reason))
-    for role in roles:
-        options = ((specs.get(role) or {}).get("main") or {}).get("options") or {}
-        for name, option in options.items():
-            if option.get("required") and name != "imip_domain" and name not in variables:
-                problems.append("%s is required (role %s): %s" % (name, role, _first_sentence(option)))
-        spec = validator_spec(options)
-        provided = {}
-        for name in spec:
-            value = variables.get(name, _MISSING)
-            if value is not _MISSING and name not in checked:
-                provided[name] = value
-        result = ArgumentSpecValidator(spec).validate(provided)
-        problems += [_plain(" ".join(str(error).split()), provided, options) for error in result.errors]
-    return _unique(problems)
+    return problems
+
+
+def _role_problems(role, specs, variables, checked):
+    """What the role's argument spec refuses (required options missing, wrong types or choices),
+    except for the variables checked above."""
+    problems = []
+    options = ((specs.get(role) or {}).get("main") or {}).get("options") or {}
+    for name, option in options.items():
+        if option.get("required") and name != "imip_domain" and name not in variables:
+            problems.append("%s is required (role %s): %s" % (name, role, _first_sentence(option)))
+    spec = validator_spec(options)
+    provided = {}
+    for name in spec:
+        value = variables.get(name, _MISSING)
+        if value is not _MISSING and name not in checked:
+            provided[name] = value
+    result = ArgumentSpecValidator(spec).validate(provided)
+    return problems + [_plain(" ".join(str(error).split()), provided, options) for error in result.errors]
 
 
 def _unique(items):

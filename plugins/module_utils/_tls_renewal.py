@@ -57,25 +57,35 @@ def renewal(current, names, renew_days, public_key="", key_changed=False, issuer
     not_after = _not_after(cert)
     have = sorted(set(_dns_names(cert)))
     result.update(serial="%x" % cert.serial_number, not_after=not_after.strftime("%Y-%m-%dT%H:%M:%SZ"), names=have)
-    reasons = []
-    if have != wanted:
-        missing = [n for n in wanted if n not in have]
-        extra = [n for n in have if n not in wanted]
-        reasons.append("its names change (%s)" % ", ".join(
-            ["+" + n for n in missing] + ["-" + n for n in extra]))
-    if key_changed:
-        reasons.append("the host's key is new")
-    elif public_key:
-        key = serialization.load_pem_public_key(public_key.encode("ascii") if isinstance(public_key, str) else public_key)
-        if _spki(key) != _spki(cert.public_key()):
-            reasons.append("its key is not the host's key")
+    reasons = _name_change(have, wanted) + _key_change(cert, public_key, key_changed)
     if wanted_issuer and issuer != wanted_issuer:
         reasons.append("it was not issued by %s%s" % (wanted_issuer, " (but by %s)" % issuer if issuer else ""))
-    left = not_after - now
-    if left < datetime.timedelta(days=int(renew_days)):
-        if left.total_seconds() <= 0:
-            reasons.append("it expired on %s" % result["not_after"])
-        else:
-            reasons.append("it expires on %s, in fewer than %d days" % (result["not_after"], int(renew_days)))
+    reasons += _expiry(not_after - now, result["not_after"], int(renew_days))
     result.update(due=bool(reasons), reasons=reasons)
     return result
+
+
+def _name_change(have, wanted):
+    if have == wanted:
+        return []
+    missing = [n for n in wanted if n not in have]
+    extra = [n for n in have if n not in wanted]
+    return ["its names change (%s)" % ", ".join(["+" + n for n in missing] + ["-" + n for n in extra])]
+
+
+def _key_change(cert, public_key, key_changed):
+    if key_changed:
+        return ["the host's key is new"]
+    if public_key:
+        key = serialization.load_pem_public_key(public_key.encode("ascii") if isinstance(public_key, str) else public_key)
+        if _spki(key) != _spki(cert.public_key()):
+            return ["its key is not the host's key"]
+    return []
+
+
+def _expiry(left, not_after, renew_days):
+    if left >= datetime.timedelta(days=renew_days):
+        return []
+    if left.total_seconds() <= 0:
+        return ["it expired on %s" % not_after]
+    return ["it expires on %s, in fewer than %d days" % (not_after, renew_days)]

@@ -150,25 +150,10 @@ def _read(path):
         return None
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            directory=dict(type="path", required=True),
-            selectors=dict(type="list", elements="str", required=True),
-            keys=dict(type="dict", default={}, no_log=True),
-            bits=dict(type="int", default=2048),
-            owner=dict(type="str", required=True),
-            group=dict(type="str", required=True),
-            retire=dict(type="bool", default=True),
-        ),
-        supports_check_mode=True,
-    )
+def _inputs(module, run):
+    """(uid, gid, {selector: (pem, der)} of the given keys): every input checked, and every given
+    key read, before anything is written; fails the module with all problems at once."""
     p = module.params
-
-    def run(argv, data):
-        # Keys travel through stdin and stdout only, never an argument; binary both ways.
-        return module.run_command(argv, data=data, binary_data=True, encoding=None)
-
     directory, selectors, given = p["directory"], p["selectors"], p["keys"] or {}
     errors = dk.selector_errors(selectors, given)
     if not dk.MIN_BITS <= p["bits"] <= dk.MAX_BITS:
@@ -184,7 +169,6 @@ def main():
         if not module.check_mode:
             errors.append("owner %s or group %s does not exist on the host" % (p["owner"], p["group"]))
 
-    # Every given key is read before anything is written.
     wanted = {}
     for selector in selectors:
         if selector in given:
@@ -195,11 +179,15 @@ def main():
                 errors.append("keys[%s] is not a usable DKIM key: %s" % (selector, exc))
     if errors:
         module.fail_json(msg="; ".join(errors))
+    return uid, gid, wanted
 
-    result = dict(changed=False, public_keys={}, made=[], replaced=[], retired=[])
-    made_directory = not os.path.isdir(directory)
-    writes = {}
-    for selector in selectors:
+
+def _plan_keys(module, wanted, run, result):
+    """{selector: pem to write}: the given keys that differ from the files, and a new key for each
+    selector without a usable one (not made under --check); result's made, replaced and
+    public_keys filled in."""
+    directory, writes = module.params["directory"], {}
+    for selector in module.params["selectors"]:
         path = os.path.join(directory, selector + ".key")
         current = _read(path)
         if selector in wanted:
@@ -221,19 +209,23 @@ def main():
         if module.check_mode:
             continue
         try:
-            pem = dk.generate(p["bits"], run)
+            pem = dk.generate(module.params["bits"], run)
             writes[selector] = pem
             result["public_keys"][selector] = dk.txt_record(dk.public_der(pem, run))
         except dk.DkimKeyError as exc:
             module.fail_json(msg="cannot make a DKIM key for selector %s: %s" % (selector, exc))
+    return writes
 
-    stale = []
-    if p["retire"] and os.path.isdir(directory):
-        stale = sorted(name[:-4] for name in os.listdir(directory)
-                       if name.endswith(".key") and name[:-4] not in selectors)
-    result["retired"] = stale
 
-    # Kept files get the owner and mode they must have (drift is fixed, and reported).
+def _stale(directory, selectors, retire):
+    """The selectors of key files no selector names any more (removed when retire is on)."""
+    if not retire or not os.path.isdir(directory):
+        return []
+    return sorted(name[:-4] for name in os.listdir(directory) if name.endswith(".key") and name[:-4] not in selectors)
+
+
+def _loose(directory, selectors, writes, uid, gid):
+    """Kept key files whose owner or mode drifted (they get 0600 and the signer's user back)."""
     loose = []
     for selector in selectors:
         path = os.path.join(directory, selector + ".key")
@@ -242,17 +234,19 @@ def main():
         st = os.stat(path)
         if uid is not None and (st.st_uid, st.st_gid, st.st_mode & 0o777) != (uid, gid, 0o600):
             loose.append(selector)
-    result["owner_fixed"] = loose
+    return loose
 
-    result["changed"] = bool(made_directory or result["made"] or result["replaced"] or stale or loose)
-    if module._diff:
-        before = ["%s: key" % s for s in selectors if s not in result["made"]] + ["%s: key" % s for s in stale]
-        after = ["%s: %s" % (s, "new key" if s in result["made"] + result["replaced"] else "key") for s in selectors]
-        result["diff"] = dict(before="\n".join(sorted(before)) + "\n", after="\n".join(sorted(after)) + "\n",
-                              before_header=directory, after_header=directory)
-    if module.check_mode:
-        module.exit_json(**result)
 
+def _diff(directory, selectors, result, stale):
+    before = ["%s: key" % s for s in selectors if s not in result["made"]] + ["%s: key" % s for s in stale]
+    after = ["%s: %s" % (s, "new key" if s in result["made"] + result["replaced"] else "key") for s in selectors]
+    return dict(before="\n".join(sorted(before)) + "\n", after="\n".join(sorted(after)) + "\n",
+                before_header=directory, after_header=directory)
+
+
+def _apply(module, made_directory, writes, loose, stale, uid, gid):
+    """Make the directory, write the keys, fix the owners, remove the retired keys."""
+    directory = module.params["directory"]
     if made_directory:
         try:
             os.mkdir(directory, 0o750)
@@ -280,6 +274,39 @@ def main():
             os.unlink(os.path.join(directory, selector + ".key"))
         except OSError as exc:
             module.fail_json(msg="cannot remove the retired key of %s: %s" % (selector, os_reason(exc)))
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            directory=dict(type="path", required=True),
+            selectors=dict(type="list", elements="str", required=True),
+            keys=dict(type="dict", default={}, no_log=True),
+            bits=dict(type="int", default=2048),
+            owner=dict(type="str", required=True),
+            group=dict(type="str", required=True),
+            retire=dict(type="bool", default=True),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+
+    def run(argv, data):
+        # Keys travel through stdin and stdout only, never an argument; binary both ways.
+        return module.run_command(argv, data=data, binary_data=True, encoding=None)
+
+    directory, selectors = p["directory"], p["selectors"]
+    uid, gid, wanted = _inputs(module, run)
+    result = dict(changed=False, public_keys={}, made=[], replaced=[], retired=[])
+    made_directory = not os.path.isdir(directory)
+    writes = _plan_keys(module, wanted, run, result)
+    stale = result["retired"] = _stale(directory, selectors, p["retire"])
+    loose = result["owner_fixed"] = _loose(directory, selectors, writes, uid, gid)
+    result["changed"] = bool(made_directory or result["made"] or result["replaced"] or stale or loose)
+    if module._diff:
+        result["diff"] = _diff(directory, selectors, result, stale)
+    if not module.check_mode:
+        _apply(module, made_directory, writes, loose, stale, uid, gid)
     module.exit_json(**result)
 
 

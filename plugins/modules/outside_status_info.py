@@ -219,39 +219,41 @@ from ansible_collections.imip.server.plugins.module_utils.dns import check as _d
 TYPES = ["A", "AAAA", "CNAME", "MX", "NS", "PTR", "SRV", "TXT", "CAA"]
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            domain=dict(type="str", required=True),
-            public_address=dict(type="str", required=True),
-            resolver=dict(type="str", default=""),
-            dns_records=dict(type="list", elements="dict", default=[], options=dict(
-                name=dict(type="str", required=True),
-                type=dict(type="str", required=True, choices=TYPES),
-                value=dict(type="str", required=True),
-            )),
-            fcrdns=dict(type="list", elements="dict", default=[], options=dict(
-                name=dict(type="str", required=True),
-                address=dict(type="str", required=True),
-            )),
-            ports=dict(type="list", elements="dict", default=[], options=dict(
-                port=dict(type="int", required=True),
-                proto=dict(type="str", choices=["tcp", "udp"], default="tcp"),
-            )),
-            smtp=dict(type="dict", options=dict(
-                port=dict(type="int", default=25),
-                helo=dict(type="str", required=True),
-                sender=dict(type="str", required=True),
-                invitation_recipient=dict(type="str", required=True),
-                ordinary_recipient=dict(type="str", default=""),
-                relay_recipient=dict(type="str", required=True),
-                greylisting=dict(type="bool", default=True),
-            )),
-            timeout=dict(type="float", default=3.0),
-            retries=dict(type="int", default=2),
-        ),
-        supports_check_mode=True,
+def _argument_spec():
+    """The options, as DOCUMENTATION describes them."""
+    return dict(
+        domain=dict(type="str", required=True),
+        public_address=dict(type="str", required=True),
+        resolver=dict(type="str", default=""),
+        dns_records=dict(type="list", elements="dict", default=[], options=dict(
+            name=dict(type="str", required=True),
+            type=dict(type="str", required=True, choices=TYPES),
+            value=dict(type="str", required=True),
+        )),
+        fcrdns=dict(type="list", elements="dict", default=[], options=dict(
+            name=dict(type="str", required=True),
+            address=dict(type="str", required=True),
+        )),
+        ports=dict(type="list", elements="dict", default=[], options=dict(
+            port=dict(type="int", required=True),
+            proto=dict(type="str", choices=["tcp", "udp"], default="tcp"),
+        )),
+        smtp=dict(type="dict", options=dict(
+            port=dict(type="int", default=25),
+            helo=dict(type="str", required=True),
+            sender=dict(type="str", required=True),
+            invitation_recipient=dict(type="str", required=True),
+            ordinary_recipient=dict(type="str", default=""),
+            relay_recipient=dict(type="str", required=True),
+            greylisting=dict(type="bool", default=True),
+        )),
+        timeout=dict(type="float", default=3.0),
+        retries=dict(type="int", default=2),
     )
+
+
+def main():
+    module = AnsibleModule(argument_spec=_argument_spec(), supports_check_mode=True)
     p = module.params
     for item in p["ports"]:
         if item["proto"] == "udp" and item["port"] != 53:

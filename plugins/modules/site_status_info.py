@@ -373,45 +373,47 @@ def _outbound_ipv6(module, published):
     return site.outbound_ipv6_check(site.global_ipv6_addresses(), values[0].strip(), values[1].strip(), published)
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            services=dict(type="list", elements="dict", default=[], options=dict(
-                port=dict(type="int", required=True),
-                proto=dict(type="str", choices=["tcp", "udp"], default="tcp"),
-                service=dict(type="str", required=True),
-                unit=dict(type="str"),
-                tls=dict(type="str", choices=["none", "smtp", "tls"], default="none"),
-            )),
-            tls_names=dict(type="list", elements="str", default=[]),
-            tls_min_days=dict(type="int", default=14),
-            tls_ca_file=dict(type="path"),
-            parity_stores=dict(type="list", elements="dict", default=[]),
-            parity_secret=dict(type="str", no_log=True),
-            parity_address=dict(type="str", default="the invitation account"),
-            gateway=dict(type="dict", options=dict(
-                unit=dict(type="str", default="imip-gateway"),
-                command=dict(type="path", default="/opt/imip/gateway/bin/imip-gateway"),
-                config=dict(type="path", default="/etc/imip-gateway/gateway.ini"),
-                user=dict(type="str", default="imip-gateway"),
-                max_queue_age=dict(type="int", default=900),
-            )),
-            backup=dict(type="dict", options=dict(
-                program=dict(type="path", default="/usr/local/lib/imip-server/imip-backup"),
-                state_dir=dict(type="path", default="/var/lib/imip-backup"),
-                repository=dict(type="str", default="the repository"),
-                timeout=dict(type="int", default=60),
-            )),
-            outbound_ipv6=dict(type="dict", options=dict(
-                published=dict(type="list", elements="str", default=[]),
-            )),
-            timeout=dict(type="float", default=3.0),
-            retries=dict(type="int", default=2),
-        ),
-        supports_check_mode=True,
+def _argument_spec():
+    """The options, as DOCUMENTATION describes them."""
+    return dict(
+        services=dict(type="list", elements="dict", default=[], options=dict(
+            port=dict(type="int", required=True),
+            proto=dict(type="str", choices=["tcp", "udp"], default="tcp"),
+            service=dict(type="str", required=True),
+            unit=dict(type="str"),
+            tls=dict(type="str", choices=["none", "smtp", "tls"], default="none"),
+        )),
+        tls_names=dict(type="list", elements="str", default=[]),
+        tls_min_days=dict(type="int", default=14),
+        tls_ca_file=dict(type="path"),
+        parity_stores=dict(type="list", elements="dict", default=[]),
+        parity_secret=dict(type="str", no_log=True),
+        parity_address=dict(type="str", default="the invitation account"),
+        gateway=dict(type="dict", options=dict(
+            unit=dict(type="str", default="imip-gateway"),
+            command=dict(type="path", default="/opt/imip/gateway/bin/imip-gateway"),
+            config=dict(type="path", default="/etc/imip-gateway/gateway.ini"),
+            user=dict(type="str", default="imip-gateway"),
+            max_queue_age=dict(type="int", default=900),
+        )),
+        backup=dict(type="dict", options=dict(
+            program=dict(type="path", default="/usr/local/lib/imip-server/imip-backup"),
+            state_dir=dict(type="path", default="/var/lib/imip-backup"),
+            repository=dict(type="str", default="the repository"),
+            timeout=dict(type="int", default=60),
+        )),
+        outbound_ipv6=dict(type="dict", options=dict(
+            published=dict(type="list", elements="str", default=[]),
+        )),
+        timeout=dict(type="float", default=3.0),
+        retries=dict(type="int", default=2),
     )
+
+
+def _check_input(module, tls_services):
+    """Fail on what the argument spec cannot say: TLS without names, parity without its secret,
+    a published address that is not IPv6."""
     p = module.params
-    tls_services = [x for x in p["services"] if x["tls"] != "none"]
     if tls_services and not p["tls_names"]:
         module.fail_json(msg="tls_names must name at least one host name when a service has tls")
     if p["parity_stores"] and not p["parity_secret"]:
@@ -422,12 +424,10 @@ def main():
         except ValueError:
             module.fail_json(msg="outbound_ipv6.published: %r is not an IPv6 address" % address)
 
-    found = site.listeners([dict(port=x["port"], proto=x["proto"]) for x in p["services"]])
-    addresses = dict((x["port"], x["addresses"]) for x in found if x["proto"] == "tcp")
-    endpoints = [dict(port=x["port"], protocol=x["tls"], service=x["service"],
-                      address=site.connect_address(addresses.get(x["port"], []))) for x in tls_services]
 
-    # The three families wait on different servers: run them at once.
+def _jobs(module, endpoints):
+    """The families of checks this host was asked for, each a function (they run at once)."""
+    p = module.params
     jobs = [lambda: site.tls_checks(endpoints, p["tls_names"], p["tls_min_days"], p["timeout"], p["retries"],
                                     p["tls_ca_file"])]
     if p["parity_stores"]:
@@ -439,7 +439,21 @@ def main():
     if p["outbound_ipv6"] is not None:
         jobs.append(lambda: sc.as_list(sc.guarded(site.OUTBOUND_IPV6, sc.MAIL, _outbound_ipv6, module,
                                                   p["outbound_ipv6"]["published"])))
-    checks = [c for family in sc.in_parallel(jobs) for c in family]
+    return jobs
+
+
+def main():
+    module = AnsibleModule(argument_spec=_argument_spec(), supports_check_mode=True)
+    p = module.params
+    tls_services = [x for x in p["services"] if x["tls"] != "none"]
+    _check_input(module, tls_services)
+    found = site.listeners([dict(port=x["port"], proto=x["proto"]) for x in p["services"]])
+    addresses = dict((x["port"], x["addresses"]) for x in found if x["proto"] == "tcp")
+    endpoints = [dict(port=x["port"], protocol=x["tls"], service=x["service"],
+                      address=site.connect_address(addresses.get(x["port"], []))) for x in tls_services]
+
+    # The families wait on different servers: run them at once.
+    checks = [c for family in sc.in_parallel(_jobs(module, endpoints)) for c in family]
     module.exit_json(changed=False, checks=checks, listeners=found)
 
 

@@ -134,6 +134,43 @@ def _record(state_dir, unit, digest):
     os.replace(tmp, path)  # same directory; keeps the 0600 of the new file
 
 
+def _states(module, systemctl, units):
+    """(each unit's `systemctl show` state, the certificate digest each unit was last (re)loaded
+    with, from state_dir, or None)."""
+    rc, out, err = module.run_command(_tls_reload.show_argv(systemctl, units))
+    if rc != 0:
+        module.fail_json(msg="systemctl show %s failed: %s" % (" ".join(units), (err or out).strip()))
+    try:
+        states = _tls_reload.parse_show(out, units)
+    except _tls_reload.ServiceError as exc:
+        module.fail_json(msg=str(exc))
+    records = {}
+    for unit in units:
+        recorded = _read(os.path.join(module.params["state_dir"], unit))
+        records[unit] = recorded.decode("ascii", "replace").strip() if recorded else None
+    return states, records
+
+
+def _act(module, systemctl, steps, digest):
+    """Reload or restart what the plan says (not under --check) and record the digest; True when
+    something was (or would be) reloaded or restarted."""
+    params = module.params
+    changed = False
+    for step in steps:
+        if step["do"] in _tls_reload.ACTIONS:
+            changed = True
+            if not module.check_mode:
+                verb = "reload-or-restart" if step["do"] == "reload" else "restart"
+                rc, out, err = module.run_command([systemctl, verb, step["unit"]])
+                if rc != 0:
+                    module.fail_json(msg="%s of %s, which uses %s, failed: %s" % (
+                        verb, step["unit"], params["certificate"], (err or out).strip()),
+                        services=_result(steps))
+        if step["do"] is not None and not module.check_mode:
+            _record(params["state_dir"], step["unit"], digest)
+    return changed
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -157,33 +194,9 @@ def main():
     digest = hashlib.sha256(content).hexdigest()
     mtime = os.stat(params["certificate"]).st_mtime
     systemctl = module.get_bin_path("systemctl", required=True)
-    units = [s["unit"] for s in services]
-    rc, out, err = module.run_command(_tls_reload.show_argv(systemctl, units))
-    if rc != 0:
-        module.fail_json(msg="systemctl show %s failed: %s" % (" ".join(units), (err or out).strip()))
-    try:
-        states = _tls_reload.parse_show(out, units)
-    except _tls_reload.ServiceError as exc:
-        module.fail_json(msg=str(exc))
-    records = {}
-    for unit in units:
-        recorded = _read(os.path.join(params["state_dir"], unit))
-        records[unit] = recorded.decode("ascii", "replace").strip() if recorded else None
-
+    states, records = _states(module, systemctl, [s["unit"] for s in services])
     steps = _tls_reload.plan(services, digest, mtime, states, records)
-    changed = False
-    for step in steps:
-        if step["do"] in _tls_reload.ACTIONS:
-            changed = True
-            if not module.check_mode:
-                verb = "reload-or-restart" if step["do"] == "reload" else "restart"
-                rc, out, err = module.run_command([systemctl, verb, step["unit"]])
-                if rc != 0:
-                    module.fail_json(msg="%s of %s, which uses %s, failed: %s" % (
-                        verb, step["unit"], params["certificate"], (err or out).strip()),
-                        services=_result(steps))
-        if step["do"] is not None and not module.check_mode:
-            _record(params["state_dir"], step["unit"], digest)
+    changed = _act(module, systemctl, steps, digest)
     module.exit_json(changed=changed, services=_result(steps))
 
 

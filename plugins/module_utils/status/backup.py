@@ -122,6 +122,42 @@ def _unit_not_running(cid, timer_name, timer, what):
     return None
 
 
+def _last_success(stamp, last, now):
+    """How long ago the last success was, with its snapshot and duration ("" when none)."""
+    if last is None:
+        return ""
+    return "%s ago (%s, snapshot %s, %s s)" % (
+        _span(now - last), _when(last), str(stamp.get("snapshot", "?"))[:8], stamp.get("seconds", "?"))
+
+
+def _no_backup_yet(cid, timer, allowed, schedule, now, fix_run):
+    """No success recorded: fine while the timer is younger than a period, a failure after."""
+    armed = _unix(timer, "ActiveEnterTimestamp")
+    if allowed is None or (armed is not None and now - armed <= allowed):
+        return sc.ok(cid, sc.BACKUP, "no backup yet: the first runs on schedule (%s)" % schedule)
+    return sc.fail(cid, sc.BACKUP, "no successful backup since the timer started%s" % (
+        " at %s" % _when(armed) if armed else ""), "a successful backup within %s (%s)" % (_span(allowed), schedule),
+        fix_run)
+
+
+_FIX_RUN = ["read why: journalctl -u imip-backup -n 50",
+            "then run one now: systemctl start imip-backup (the Backups lines say whether the repository answers)"]
+
+
+def _current_run(cid, service, last, ago, schedule):
+    """A backup running now (✓), or the last run failed after the last success (✖); else None."""
+    if service.get("ActiveState") in ("activating", "active"):
+        began = _unix(service, "ExecMainStartTimestamp")
+        return sc.ok(cid, sc.BACKUP, "a backup is running%s; the last success %s" % (
+            " since %s" % _when(began) if began else "", ago or "none yet"))
+    ended = _unix(service, "ExecMainExitTimestamp")
+    if service.get("Result", "success") != "success" and ended and (last is None or ended > last):
+        return sc.fail(cid, sc.BACKUP, "the last backup, at %s, failed (%s, exit status %s); the last success %s" % (
+            _when(ended), service.get("Result"), service.get("ExecMainStatus", "?"), ago or "none yet"),
+            "each scheduled backup succeeds (%s)" % schedule, _FIX_RUN)
+    return None
+
+
 def last_backup_check(timer, service, stamp, period, now=None):
     """backup.last from the timer's and the service's properties, last-success.json (dict or None)
     and the schedule's period in seconds (None when unknown)."""
@@ -133,30 +169,16 @@ def last_backup_check(timer, service, stamp, period, now=None):
     expr, next_elapse = timer_schedule(timer)
     schedule = _schedule_text(expr, period, next_elapse)
     last = _iso_epoch(stamp.get("time")) if stamp else None
-    ago = "" if last is None else "%s ago (%s, snapshot %s, %s s)" % (
-        _span(now - last), _when(last), str(stamp.get("snapshot", "?"))[:8], stamp.get("seconds", "?"))
-    if service.get("ActiveState") in ("activating", "active"):
-        began = _unix(service, "ExecMainStartTimestamp")
-        return sc.ok(cid, sc.BACKUP, "a backup is running%s; the last success %s" % (
-            " since %s" % _when(began) if began else "", ago or "none yet"))
-    ended = _unix(service, "ExecMainExitTimestamp")
-    fix_run = ["read why: journalctl -u imip-backup -n 50",
-               "then run one now: systemctl start imip-backup (the Backups lines say whether the repository answers)"]
-    if service.get("Result", "success") != "success" and ended and (last is None or ended > last):
-        return sc.fail(cid, sc.BACKUP, "the last backup, at %s, failed (%s, exit status %s); the last success %s" % (
-            _when(ended), service.get("Result"), service.get("ExecMainStatus", "?"), ago or "none yet"),
-            "each scheduled backup succeeds (%s)" % schedule, fix_run)
+    ago = _last_success(stamp, last, now)
+    current = _current_run(cid, service, last, ago, schedule)
+    if current:
+        return current
     allowed = period + GRACE_SECONDS if period else None
     if last is None:
-        armed = _unix(timer, "ActiveEnterTimestamp")
-        if allowed is None or (armed is not None and now - armed <= allowed):
-            return sc.ok(cid, sc.BACKUP, "no backup yet: the first runs on schedule (%s)" % schedule)
-        return sc.fail(cid, sc.BACKUP, "no successful backup since the timer started%s" % (
-            " at %s" % _when(armed) if armed else ""), "a successful backup within %s (%s)" % (_span(allowed), schedule),
-            fix_run)
+        return _no_backup_yet(cid, timer, allowed, schedule, now, _FIX_RUN)
     if allowed is not None and now - last > allowed:
         return sc.fail(cid, sc.BACKUP, "the last successful backup is %s" % ago,
-                       "a successful backup within %s (%s)" % (_span(allowed), schedule), fix_run)
+                       "a successful backup within %s (%s)" % (_span(allowed), schedule), _FIX_RUN)
     partial = ("; restic could not read some files (they vanished while it ran, or are unreadable: "
                "journalctl -u imip-backup)") if stamp.get("incomplete") else ""
     return sc.ok(cid, sc.BACKUP, "last backup %s%s; %s" % (ago, partial, schedule))
@@ -198,11 +220,7 @@ def restore_test_check(timer, stamp, period, now=None):
             return sc.ok(cid, sc.BACKUP, "no restore test yet: the first runs on schedule (%s)" % schedule)
         return sc.unknown(cid, sc.BACKUP, "no restore has been tried on this host (restore tests are off)", fix=fix_test)
     when = _iso_epoch(stamp.get("time"))
-    kind = "restore (playbooks/restore.yml)" if stamp.get("kind") == "restore" else "restore test"
-    of = "snapshot %s" % str(stamp.get("snapshot") or "?")[:8]
-    if stamp.get("snapshot_time"):
-        taken = _iso_epoch(stamp["snapshot_time"])
-        of += " (taken %s)" % (_when(taken) if taken else stamp["snapshot_time"])
+    kind, of = _restored(stamp)
     ago = "%s ago" % _span(now - when) if when else "at an unknown time"
     if not stamp.get("ok"):
         return sc.fail(cid, sc.BACKUP, "the last %s, %s, of %s failed: %s" % (
@@ -215,9 +233,22 @@ def restore_test_check(timer, stamp, period, now=None):
         return sc.fail(cid, sc.BACKUP, "the last %s, of %s, passed %s: no restore test since" % (kind, of, ago),
                        "a restore test within %s (%s)" % (_span(allowed), schedule),
                        ["read why: journalctl -u imip-backup-restore-test -n 50"] + fix_test[:1])
-    size = ""
-    if stamp.get("entries") is not None:
-        size = ": %s entries, %s bytes%s" % (stamp["entries"], stamp.get("bytes", "?"),
-                                             ", gateway.db intact" if stamp.get("gateway_db") else "")
     return sc.ok(cid, sc.BACKUP, "the last %s, %s, restored %s whole%s, in %s s; %s" % (
-        kind, ago, of, size, stamp.get("seconds", "?"), schedule))
+        kind, ago, of, _restored_size(stamp), stamp.get("seconds", "?"), schedule))
+
+
+def _restored(stamp):
+    """(what restored: a restore test or playbooks/restore.yml, the snapshot and when it was taken)."""
+    kind = "restore (playbooks/restore.yml)" if stamp.get("kind") == "restore" else "restore test"
+    of = "snapshot %s" % str(stamp.get("snapshot") or "?")[:8]
+    if stamp.get("snapshot_time"):
+        taken = _iso_epoch(stamp["snapshot_time"])
+        of += " (taken %s)" % (_when(taken) if taken else stamp["snapshot_time"])
+    return kind, of
+
+
+def _restored_size(stamp):
+    if stamp.get("entries") is None:
+        return ""
+    return ": %s entries, %s bytes%s" % (stamp["entries"], stamp.get("bytes", "?"),
+                                         ", gateway.db intact" if stamp.get("gateway_db") else "")

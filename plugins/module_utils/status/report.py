@@ -147,33 +147,15 @@ def build(data):
     for key in ("services", "public_address", "site_results"):
         if key not in data:
             raise ReportInputError("the report's input has no %r" % key)
-    checks, sites = [], {}
-    for host, result in sorted(data["site_results"].items()):
-        why = _failed_run(result)
-        if why:
-            checks += [dict(_placeholder(cid, host, why), host=host) for cid in (data.get("site_expected") or {}).get(host) or []]
-            sites[host] = {"why": why}
-        else:
-            checks += [dict(c, host=host) for c in result["checks"]]
-            sites[host] = {"listeners": result.get("listeners") or []}
-
+    checks, sites = _site_checks(data)
     vantage = data.get("vantage") or None
     # The round trip's attendee steps ran on the outside point too (with an IMAP mailbox).
     renamed = {}
     if vantage and data.get("vantage_is_controller"):
         renamed = {vantage: CONTROLLER}
         vantage = CONTROLLER  # the headings and the port lines say where the outside checks ran
-    outside_result, outside_why = None, None
-    if not vantage:
-        checks += [dict(sc.unknown(cid, sc.heading_of(cid), NO_VANTAGE, fix="add a host outside the site to the `vantage` group"),
-                        host=None) for cid in data.get("outside_expected") or []]
-    else:
-        outside_why = _failed_run(data.get("outside_result"))
-        if outside_why:
-            checks += [dict(_placeholder(cid, vantage, outside_why), host=vantage) for cid in data.get("outside_expected") or []]
-        else:
-            outside_result = data["outside_result"]
-            checks += [dict(c, host=vantage) for c in outside_result["checks"]]
+    outside_checks, outside_result, outside_why = _outside_checks(data, vantage)
+    checks += outside_checks
     checks += [dict(c, host=vantage) for c in port_checks(data["services"], data["public_address"], sites,
                                                           outside_result, vantage, outside_why)]
     roundtrip = data.get("roundtrip") or {}
@@ -184,28 +166,60 @@ def build(data):
     return report
 
 
+def _site_checks(data):
+    """(the site hosts' checks, each with its host; {host: {"listeners"} or {"why"}})."""
+    checks, sites = [], {}
+    for host, result in sorted(data["site_results"].items()):
+        why = _failed_run(result)
+        if why:
+            checks += [dict(_placeholder(cid, host, why), host=host) for cid in (data.get("site_expected") or {}).get(host) or []]
+            sites[host] = {"why": why}
+        else:
+            checks += [dict(c, host=host) for c in result["checks"]]
+            sites[host] = {"listeners": result.get("listeners") or []}
+    return checks, sites
+
+
+def _outside_checks(data, vantage):
+    """(the outside point's checks, its result when it reported or None, why it did not)."""
+    if not vantage:
+        return [dict(sc.unknown(cid, sc.heading_of(cid), NO_VANTAGE, fix="add a host outside the site to the `vantage` group"),
+                     host=None) for cid in data.get("outside_expected") or []], None, None
+    why = _failed_run(data.get("outside_result"))
+    if why:
+        return [dict(_placeholder(cid, vantage, why), host=vantage) for cid in data.get("outside_expected") or []], None, why
+    return [dict(c, host=vantage) for c in data["outside_result"]["checks"]], data["outside_result"], None
+
+
 WORSE = {sc.OK: 0, sc.UNKNOWN: 1, sc.FAIL: 2}
 
 
 def _roundtrip(data, renamed=None):
+    """The round trip's lines in the expected order, "?" with the reason for a step that did not report."""
     if not data.get("requested"):
         return []
-    found, why = {}, data.get("why") or "the round trip stopped before this step"
-    for step in data.get("results") or []:
+    found, why = _roundtrip_found(data.get("results") or [], renamed or {})
+    why = why or data.get("why") or "the round trip stopped before this step"
+    out = []
+    for cid in data.get("expected") or []:
+        out.append(found.pop(cid, None) or dict(sc.unknown(cid, sc.heading_of(cid), why), host=None))
+    return out + list(found.values())
+
+
+def _roundtrip_found(results, renamed):
+    """({check id: the worst line the steps reported}, why the round trip broke off or None)."""
+    found = {}
+    for step in results:
         host, result = step.get("host") or None, step.get("result")
-        host = (renamed or {}).get(host, host)
+        host = renamed.get(host, host)
         if isinstance(result, dict) and result.get("failed"):
-            why = "a step on %s %s" % (host, _failed_run(result))  # the first broken step says why
-            break
+            return found, "a step on %s %s" % (host, _failed_run(result))  # the first broken step says why
         if isinstance(result, dict) and not _failed_run(result):
             for c in result["checks"]:
                 # Two steps may report one id (a failure, then the outcome): the worst stays.
                 if c["id"] not in found or WORSE[c["status"]] > WORSE[found[c["id"]]["status"]]:
                     found[c["id"]] = dict(c, host=host)
-    out = []
-    for cid in data.get("expected") or []:
-        out.append(found.pop(cid, None) or dict(sc.unknown(cid, sc.heading_of(cid), why), host=None))
-    return out + list(found.values())
+    return found, None
 
 
 def finish(checks, vantage, roundtrip):
