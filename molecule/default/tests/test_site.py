@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from default_scenario import ADMIN_PASSWORD, ALICE, ATTENDEE, PASSWORDS, ROOT, captured_dir
+from default_scenario import ADMIN_PASSWORD, ATTENDEE, PASSWORDS, ROOT, captured_dir
 from imip_lab_client import gateway_status
 
 SECRETS = {**PASSWORDS, "the administrator's password": ADMIN_PASSWORD}
