@@ -49,12 +49,16 @@ nox.options.sessions = ["lint", "unit", "gateway", "sanity", "docs", "changelog"
 
 # ---------------------------------------------------------------- interpreters
 def _python(*versions: str) -> str:
-    """The first of these versions found: `python3.X` on PATH unless it is a pyenv shim or lacks
+    """The first of these versions found: `python3.X` on PATH (outside a venv) unless it is a pyenv shim or lacks
     venv/ensurepip (Debian's without python3-venv), else the newest pyenv install of it (found
     without a shim). Falls back to the first version's name, which nox then reports as missing."""
     pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    # Never a venv's interpreter (make puts .venv/bin first on PATH): the same Python is found
+    # from make, from a shell and from a tool that a Molecule scenario starts.
+    path = os.pathsep.join(d for d in os.environ.get("PATH", "").split(os.pathsep)
+                           if d and not (Path(d).parent / "pyvenv.cfg").exists())
     for version in versions:
-        found = shutil.which(f"python{version}")
+        found = shutil.which(f"python{version}", path=path)
         if found and Path(found).parent.name != "shims" and subprocess.run(
                 [found, "-c", "import venv, ensurepip"], capture_output=True, check=False).returncode == 0:
             return found
@@ -303,3 +307,18 @@ for _target, (_version, _install_args, _doc) in COMPAT.items():
     _func.__name__ = _name.replace("-", "_").replace(".", "_")
     nox.session(name=_name, python=_python(_version), tags=["compat"], reuse_venv=_current(_name, _stamp))(_func)
 
+
+
+# -- drift-job-env: the job environment of tools/drift-job (what the execution environment holds:
+# requirements.txt and the pinned ansible-runner), on the newest Python found, as `make venv`
+# picks. Install only: tools/drift-job runs the jobs with this venv's ansible-runner.
+DRIFT_JOB_PYTHON = _python("3.14", "3.13", "3.12", "3.11")
+DRIFT_JOB_RUNNER = next(pin for pin in _pins("requirements-dev.txt") if pin.startswith("ansible-runner=="))
+DRIFT_JOB_STAMP = _digest(DRIFT_JOB_PYTHON, ROOT / "requirements.txt", DRIFT_JOB_RUNNER)
+
+
+@nox.session(name="drift-job-env", python=DRIFT_JOB_PYTHON, reuse_venv=_current("drift-job-env", DRIFT_JOB_STAMP),
+             default=False)
+def drift_job_env(session: nox.Session) -> None:
+    """The venv tools/drift-job runs ansible-runner in (requirements.txt + ansible-runner), made or kept."""
+    _install(session, "drift-job-env", DRIFT_JOB_STAMP, "-r", "requirements.txt", DRIFT_JOB_RUNNER)
