@@ -92,7 +92,13 @@ def _project_env(session: nox.Session) -> dict[str, str]:
 
 
 def _in_project(session: nox.Session, *command: str, **kwargs) -> None:
-    session.run(*command, env=_project_env(session), external=True, **kwargs)
+    env = _project_env(session)
+    # nox finds a bare command name on its own PATH, not on env's: a tool of .venv is named by its
+    # path, so that `.venv/bin/nox -s unit` from a shell without .venv on PATH runs .venv's pytest.
+    tool = VENV / "bin" / command[0]
+    if "/" not in command[0] and tool.exists():
+        command = (str(tool), *command[1:])
+    session.run(*command, env=env, external=True, **kwargs)
 
 
 @nox.session(venv_backend="none", default=False)
