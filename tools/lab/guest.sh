@@ -11,19 +11,28 @@
 # Prints "changed: ..." for each thing it changed and, last, "hostkey: TYPE KEY".
 set -eu
 changed() { echo "changed: $*"; }
+# wait_for SECONDS WHAT COMMAND...: run COMMAND every half second until it succeeds; after SECONDS,
+# fail saying WHAT did not happen (expanded then, so it can name the last state seen).
+wait_for() {
+    limit=$(($1 * 2)) what=$2 tries=0
+    shift 2
+    until "$@"; do
+        tries=$((tries + 1))
+        if [ "$tries" -ge "$limit" ]; then
+            eval "echo \"$what\"" >&2
+            exit 1
+        fi
+        sleep 0.5
+    done
+}
 
 # systemd must have booted before ssh.service can be started.
-tries=0
-while :; do
+booted() {
     state=$(systemctl is-system-running 2>/dev/null || true)
-    case $state in running | degraded) break ;; esac
-    tries=$((tries + 1))
-    if [ "$tries" -ge 180 ]; then
-        echo "systemd did not finish booting in 90s (state: ${state:-unknown})" >&2
-        exit 1
-    fi
-    sleep 0.5
-done
+    case $state in running | degraded) return 0 ;; esac
+    return 1
+}
+wait_for 90 'systemd did not finish booting in 90s (state: ${state:-unknown})' booted
 
 # Extra routes (imip_lab_routes).
 old_ifs=$IFS
@@ -80,15 +89,7 @@ if [ "$(cat "$home/.ssh/authorized_keys" 2>/dev/null)" != "$IMIP_LAB_KEY" ]; the
     chown "$user:$(id -g "$user")" "$home/.ssh/authorized_keys"
     changed "authorized_keys"
 fi
-tries=0
-until [ -s /etc/ssh/ssh_host_ed25519_key.pub ]; do
-    tries=$((tries + 1))
-    if [ "$tries" -ge 120 ]; then
-        echo "no SSH host key after 60s (is openssh-server in the image?)" >&2
-        exit 1
-    fi
-    sleep 0.5
-done
+wait_for 60 "no SSH host key after 60s (is openssh-server in the image?)" test -s /etc/ssh/ssh_host_ed25519_key.pub
 if ! systemctl is-active -q ssh.service; then
     systemctl start ssh.service
     changed "ssh.service started"
